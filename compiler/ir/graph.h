@@ -1,0 +1,111 @@
+// Graph IR: the model as a chain of typed operations with their parameters.
+//
+// Tensors have a symbolic batch B and, where per step, a symbolic time T;
+// every other size is fixed. Parameters carry their PyTorch names: `layers`
+// is an nn.ModuleList over the model file's [[layers]] entries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "frontend/model_spec.h"
+
+namespace rnnc::ir {
+
+// [B, T, width] when per_step, else [B, width]; tokens are [B, T] ids (width 0).
+struct TensorType {
+  bool per_step = true;
+  int64_t width = 0;
+  bool tokens = false;
+
+  std::string str() const;
+  bool operator==(const TensorType &o) const {
+    return per_step == o.per_step && width == o.width && tokens == o.tokens;
+  }
+};
+
+enum class InitKind {
+  kUniform,  // U(-bound, bound)
+  kNormal,   // N(0, 1)
+};
+
+struct Param {
+  std::string name;  // PyTorch state_dict name, e.g. "layers.1.weight_ih_l0"
+  std::vector<int64_t> shape;
+  InitKind init = InitKind::kUniform;
+  double bound = 0.0;
+  int node = -1;  // owning node
+
+  int64_t numel() const;
+};
+
+enum class Op { kInput, kEmbedding, kRecurrent, kDropout, kReadout, kLinear };
+enum class Cell { kRnn, kLstm, kGru };
+
+const char *to_string(Op op);
+const char *to_string(Cell c);
+int gate_count(Cell c);  // 1, 4, 3
+
+struct Node {
+  Op op = Op::kInput;
+  int layer = -1;  // index in the model file's [[layers]], -1 for the input
+  SourceLoc loc;
+  TensorType in, out;
+  // kEmbedding: vocab, dim. kLinear: in_features (in.width), out_features, bias.
+  int64_t vocab = 0;
+  // kRecurrent
+  Cell cell = Cell::kLstm;
+  int64_t hidden = 0;
+  int64_t num_layers = 1;
+  bool bidirectional = false;
+  double inner_dropout = 0.0;
+  bool bias = true;
+  Nonlinearity nonlinearity = Nonlinearity::kTanh;
+  bool linear_before_reset = true;
+  // kReadout
+  ReadoutMode mode = ReadoutMode::kLast;
+  // kDropout
+  double p = 0.0;
+  // kLinear
+  int64_t out_features = 0;
+
+  std::vector<int> params;  // indices into Graph::params, in state_dict order
+
+  int directions() const { return bidirectional ? 2 : 1; }
+  // Input width of stacked sub-layer `l` of a recurrent node.
+  int64_t sublayer_input(int64_t l) const { return l == 0 ? in.width : hidden * directions(); }
+};
+
+struct Graph {
+  std::string name;
+  std::string file;
+  InputSpec input;
+  std::vector<Node> nodes;  // nodes[0] is the input
+  std::vector<Param> params;
+  LossKind loss = LossKind::kNone;
+  TrainSpec train;
+
+  const Node &output() const { return nodes.back(); }
+  int64_t param_count(int node) const;
+  int64_t total_params() const;
+};
+
+// Builds the graph of a validated spec. Throws CompileError (at the layer's
+// location) when a tensor would exceed kMaxTensorElements.
+Graph build_graph(const ModelSpec &spec);
+
+// Checks the graph's invariants; throws std::logic_error describing the first
+// broken one. Run after every transformation.
+void verify(const Graph &g);
+
+// Human-readable dump of every node and parameter.
+std::string print_graph(const Graph &g);
+
+// The layer table of `rnnc check`: kind, output shape, parameters per layer.
+std::string layer_table(const Graph &g);
+
+// The layer table as one JSON object {"layers": [...], "total_params": N}.
+std::string layer_table_json(const Graph &g);
+
+}  // namespace rnnc::ir
