@@ -1,0 +1,23 @@
+// Kernel builder: a KernelDesc → its Halide pipeline (algorithm + schedule).
+#pragma once
+
+#include <vector>
+
+#include "Halide.h"
+#include "kernels/kernel_desc.h"
+
+namespace rnnc::codegen {
+
+struct BuiltKernel {
+  Halide::Pipeline pipeline;
+  std::vector<Halide::ImageParam> inputs;  // in signature order
+  std::vector<Halide::Argument> arguments() const;
+};
+
+// Builds `d`'s algorithm and applies its schedule for `target`.
+BuiltKernel build_kernel(const kernels::KernelDesc &d, const Halide::Target &target);
+
+// `d` with its schedule parameters set to the defaults for `target`.
+kernels::KernelDesc with_default_schedule(kernels::KernelDesc d, const Halide::Target &target);
+
+}  // namespace rnnc::codegen

@@ -1,0 +1,17 @@
+// CPU schedules, one per kernel family, driven by ScheduleParams.
+#pragma once
+
+#include "Halide.h"
+#include "kernels/algorithms.h"
+
+namespace rnnc::schedules {
+
+// Default parameters for `d` (its sched field is ignored) on `target`.
+ScheduleParams default_cpu_params(const kernels::KernelDesc &d, const Halide::Target &target);
+
+void schedule_cpu(kernels::PackAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::GemmAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::CellAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::ReadoutAlgorithm &a, const kernels::KernelDesc &d);
+
+}  // namespace rnnc::schedules

@@ -1,0 +1,94 @@
+// Runs a generated kernel through Halide's JIT, with the same algorithm and
+// schedule the AOT path compiles, so kernels can be checked against the C++
+// references without a link step.
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "Halide.h"
+#include "codegen/kernel_builder.h"
+
+namespace rnnc::test {
+
+inline Halide::Target host_target() { return Halide::get_jit_target_from_environment(); }
+
+class JitKernel {
+ public:
+  explicit JitKernel(kernels::KernelDesc d)
+      : desc_(codegen::with_default_schedule(d, host_target())), built_(codegen::build_kernel(desc_, host_target())) {
+    built_.pipeline.compile_jit(host_target());
+  }
+  JitKernel(kernels::KernelDesc d, bool keep_schedule)
+      : desc_(d), built_(codegen::build_kernel(desc_, host_target())) {
+    built_.pipeline.compile_jit(host_target());
+  }
+
+  const kernels::KernelDesc &desc() const { return desc_; }
+
+  void run(const std::vector<Halide::Buffer<>> &inputs, const std::vector<Halide::Buffer<>> &outputs) {
+    Halide::ParamMap pm;
+    for (size_t i = 0; i < inputs.size(); ++i) pm.set(built_.inputs.at(i), inputs[i]);
+    std::vector<Halide::Buffer<>> outs = outputs;
+    built_.pipeline.realize(Halide::Realization(outs), host_target(), pm);
+  }
+
+ private:
+  kernels::KernelDesc desc_;
+  codegen::BuiltKernel built_;
+};
+
+// A float matrix [rows, width] (Halide (width, rows)) viewed inside a larger
+// allocation: `pad_cols` extra columns per row and `skip_rows` leading rows,
+// like the runtime's views into packed buffers. min is 0 in both dimensions.
+struct MatrixView {
+  std::vector<float> storage;
+  Halide::Buffer<float> buf;
+  int64_t width, rows, stride;
+
+  MatrixView(int64_t w, int64_t r, int64_t pad_cols = 0, int64_t skip_rows = 0)
+      : storage((r + skip_rows) * (w + pad_cols) + 1, -777.0f), width(w), rows(r), stride(w + pad_cols) {
+    halide_dimension_t dims[2] = {{0, static_cast<int32_t>(w), 1, 0},
+                                  {0, static_cast<int32_t>(r), static_cast<int32_t>(stride), 0}};
+    buf = Halide::Buffer<float>(storage.data() + skip_rows * stride, 2, dims);
+  }
+  float &at(int64_t r, int64_t c) { return buf(static_cast<int>(c), static_cast<int>(r)); }
+  void fill(const std::vector<double> &v) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < width; ++c) at(r, c) = static_cast<float>(v[r * width + c]);
+  }
+  std::vector<double> values() {
+    std::vector<double> v(rows * width);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < width; ++c) v[r * width + c] = at(r, c);
+    return v;
+  }
+};
+
+inline std::vector<double> random_values(size_t n, std::mt19937 &rng, double lo = -1.0, double hi = 1.0) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  // Round through float so that the reference sees exactly the kernel's inputs.
+  for (auto &x : v) x = static_cast<float>(u(rng));
+  return v;
+}
+
+inline Halide::Buffer<float> vector_buffer(const std::vector<double> &v) {
+  Halide::Buffer<float> b(static_cast<int>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) b(static_cast<int>(i)) = static_cast<float>(v[i]);
+  return b;
+}
+
+inline Halide::Buffer<int32_t> index_buffer(const std::vector<int32_t> &v) {
+  Halide::Buffer<int32_t> b(static_cast<int>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) b(static_cast<int>(i)) = v[i];
+  return b;
+}
+
+inline double max_abs_diff(const std::vector<double> &a, const std::vector<double> &b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return a.size() == b.size() ? m : 1e30;
+}
+
+}  // namespace rnnc::test
