@@ -1,0 +1,80 @@
+// Plan: what the runtime executes for one model — the kernels to generate,
+// the workspace buffers, the packed weights, and the step lists (inference,
+// training forward and backward, optimizer). It is lowered from the graph
+// IR, verified, printed by `rnnc check --dump`, and emitted as the static
+// tables of runtime/include/rnnc/model_desc.h.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "ir/graph.h"
+#include "kernels/kernel_desc.h"
+#include "rnnc/model_desc.h"
+
+namespace rnnc::plan {
+
+struct Buffer {
+  std::string name;
+  rnnc_rt::RowKind rows = rnnc_rt::kRowsPacked;
+  int cols = 0;
+  int parent = -1;  // a view into another buffer
+  bool skip_state_rows = false;
+  int col_offset = 0;
+};
+
+struct Arg {
+  rnnc_rt::ArgKind kind = rnnc_rt::kArgBuffer;
+  int id = 0;
+  rnnc_rt::SliceKind slice = rnnc_rt::kSliceAll;
+  float fvalue = 0.0f;
+};
+
+struct Step {
+  rnnc_rt::OpKind op = rnnc_rt::kOpCall;
+  int kernel = -1;
+  rnnc_rt::Direction direction = rnnc_rt::kForward;
+  std::vector<Arg> args;
+  std::string comment;
+};
+
+struct Packed {
+  std::string name;
+  int param = -1;
+  int kernel = -1;  // its pack kernel
+  std::vector<int64_t> dims;  // Halide order
+};
+
+// One direction of one stacked sub-layer: where its states live.
+struct State {
+  int h_buffer = -1;
+  int c_buffer = -1;
+  int hidden = 0;
+};
+
+struct Plan {
+  std::vector<kernels::KernelDesc> kernels;
+  std::vector<int64_t> param_offsets;  // in floats, per graph parameter
+  int64_t param_floats = 0;
+  std::vector<Packed> packed;
+  std::vector<Buffer> buffers;
+  std::vector<Step> infer, train_fwd, train_bwd, optimizer;
+  int output_buffer = -1;
+  std::vector<State> states;  // PyTorch h_n order: layer-major, direction-minor
+  int64_t output_width = 0;
+  bool per_step_output = false;
+};
+
+// Lowers a verified graph for `target` (which decides the schedules' default
+// parameters, hence the packed layouts). Runs verify() before returning.
+Plan lower(const ir::Graph &g, const Halide::Target &target);
+
+// Checks that every step passes its kernel exactly the arguments of the
+// kernel's signature, that ids are in range and views fit their parents.
+// Throws std::logic_error describing the first problem.
+void verify(const Plan &p, const ir::Graph &g);
+
+std::string print_plan(const Plan &p, const ir::Graph &g);
+
+}  // namespace rnnc::plan
