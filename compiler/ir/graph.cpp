@@ -238,7 +238,7 @@ void verify(const Graph &g) {
 
 namespace {
 
-std::string describe(const Graph &g, const Node &n) {
+std::string describe_impl(const Graph &g, const Node &n) {
   std::ostringstream s;
   switch (n.op) {
     case Op::kInput:
@@ -265,7 +265,6 @@ std::string describe(const Graph &g, const Node &n) {
   return s.str();
 }
 
-std::string kind_name(const Node &n) { return n.op == Op::kRecurrent ? to_string(n.cell) : to_string(n.op); }
 
 std::string json_escape(const std::string &s) {
   std::string o;
@@ -284,14 +283,17 @@ std::string shape_json(const TensorType &t) {
 
 }  // namespace
 
+std::string node_kind(const Node &n) { return n.op == Op::kRecurrent ? to_string(n.cell) : to_string(n.op); }
+std::string node_details(const Graph &g, const Node &n) { return describe_impl(g, n); }
+
 std::string print_graph(const Graph &g) {
   std::ostringstream s;
   s << "graph " << g.name << " (" << g.file << ")\n";
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
-    s << "  %" << i << " = " << kind_name(n);
+    s << "  %" << i << " = " << node_kind(n);
     if (n.layer >= 0) s << " [layers." << n.layer << "]";
-    s << " " << describe(g, n) << " : ";
+    s << " " << node_details(g, n) << " : ";
     if (i > 0) s << n.in.str() << " -> ";
     s << n.out.str() << "\n";
     for (int p : n.params) {
@@ -314,8 +316,8 @@ std::string layer_table(const Graph &g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
     std::string idx = n.layer >= 0 ? std::to_string(n.layer) : "-";
-    std::snprintf(line, sizeof line, "%-6s %-10s %-34s %-16s %12lld\n", idx.c_str(), kind_name(n).c_str(),
-                  describe(g, n).c_str(), n.out.str().c_str(), static_cast<long long>(g.param_count(static_cast<int>(i))));
+    std::snprintf(line, sizeof line, "%-6s %-10s %-34s %-16s %12lld\n", idx.c_str(), node_kind(n).c_str(),
+                  node_details(g, n).c_str(), n.out.str().c_str(), static_cast<long long>(g.param_count(static_cast<int>(i))));
     s << line;
   }
   std::snprintf(line, sizeof line, "%-69s %12lld\n", "total", static_cast<long long>(g.total_params()));
@@ -329,8 +331,8 @@ std::string layer_table_json(const Graph &g) {
   bool first = true;
   for (size_t i = 1; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
-    s << (first ? "" : ", ") << "{\"index\": " << n.layer << ", \"kind\": \"" << kind_name(n) << "\", \"details\": \""
-      << json_escape(describe(g, n)) << "\", \"output_shape\": " << shape_json(n.out)
+    s << (first ? "" : ", ") << "{\"index\": " << n.layer << ", \"kind\": \"" << node_kind(n) << "\", \"details\": \""
+      << json_escape(node_details(g, n)) << "\", \"output_shape\": " << shape_json(n.out)
       << ", \"params\": " << g.param_count(static_cast<int>(i)) << "}";
     first = false;
   }

@@ -99,6 +99,11 @@ Graph build_graph(const ModelSpec &spec);
 // broken one. Run after every transformation.
 void verify(const Graph &g);
 
+// The kind of a node as the layer table shows it ("lstm", "linear", ...).
+std::string node_kind(const Node &n);
+// One line of details ("hidden 64, 2 layers, dropout 0.3").
+std::string node_details(const Graph &g, const Node &n);
+
 // Human-readable dump of every node and parameter.
 std::string print_graph(const Graph &g);
 

@@ -19,7 +19,7 @@ const char *rows_name(int r) {
 
 const char *index_name(int i) {
   static const char *names[] = {"input_fwd", "input_rev", "perm",    "last_row", "row_seq",
-                                "lengths",   "step_offsets", "sort_pos", "last_of"};
+                                "lengths",   "step_offsets", "sort_pos", "last_of", "batch_sizes"};
   return i >= 0 && i < kIdxCount ? names[i] : "?";
 }
 

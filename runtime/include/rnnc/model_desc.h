@@ -81,7 +81,8 @@ enum IndexKind : int32_t {
   kIdxStepOffsets = 6,  // [T] step -> first packed row of the step
   kIdxSortPos = 7,      // [N] input order -> sorted position
   kIdxLastOf = 8,       // [R] packed row -> sequence whose last step it is, or -1
-  kIdxCount = 9,
+  kIdxBatchSizes = 9,   // [T] step -> sequences still running
+  kIdxCount = 10,
 };
 
 // Which rows of a buffer an argument covers. Inside a time loop, the
@@ -130,7 +131,8 @@ struct ArgDesc {
 enum OpKind : int32_t {
   kOpCall = 0,       // call `kernel` once with `args`
   kOpTimeLoop = 1,   // call `kernel` once per step (forward: t = 0..T-1, backward: T-1..0)
-  kOpWholeLoop = 2,  // call `kernel` once; it runs the time loop itself (args include the batch geometry)
+  kOpWholeLoop = 2,  // call `kernel` once; it runs the time loop itself (its args include
+                     // kIdxBatchSizes and kIdxStepOffsets, the batch geometry)
   kOpGatherRows = 3, // args: dst buffer, src buffer, index: dst[r] = src[index[r]] (runtime copy)
   kOpZero = 4,       // args: buffer; fill with zeros
   kOpPack = 5,       // refresh packed weight args[0].id (runs its pack kernel)

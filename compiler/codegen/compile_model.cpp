@@ -1,0 +1,142 @@
+#include "codegen/compile_model.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "codegen/emit.h"
+#include "codegen/process.h"
+#include "codegen/target.h"
+#include "frontend/parser.h"
+#include "plan/plan.h"
+
+namespace rnnc::codegen {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void write_text(const std::string &path, const std::string &text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string find_cxx() {
+  const char *env = std::getenv("CXX");
+  const std::string cxx = env && *env ? env : "c++";
+  if (!run_process({cxx, "--version"}).started)
+    throw std::runtime_error("the C++ compiler '" + cxx + "' was not found" +
+                             (env && *env ? " (from $CXX)" : "") +
+                             "; rnnc links the generated code with it: install g++ or set CXX");
+  return cxx;
+}
+
+void require_tool(const std::string &tool) {
+  if (!run_process({tool, "--version"}).started)
+    throw std::runtime_error("'" + tool + "' was not found; rnnc needs it to build libraries (install binutils)");
+}
+
+// Removes the work directory unless asked to keep it.
+struct WorkDir {
+  std::string path;
+  bool keep = false;
+  ~WorkDir() {
+    std::error_code ec;
+    if (!keep && !path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+InstallPaths install_paths() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot locate the rnnc executable");
+  const fs::path prefix = exe.parent_path().parent_path();
+  InstallPaths p;
+  p.runtime_library = (prefix / "lib" / "rnnc" / "librnnc_runtime.a").string();
+  p.include_dir = (prefix / "include").string();
+  if (!fs::exists(p.runtime_library) || !fs::exists(fs::path(p.include_dir) / "rnnc" / "model_desc.h"))
+    throw std::runtime_error("rnnc cannot find its runtime (" + p.runtime_library + " and " + p.include_dir +
+                             "/rnnc); keep rnnc in bin/ beside lib/rnnc and include/");
+  return p;
+}
+
+CompileReport compile_model(const CompileOptions &opt) {
+  const auto t0 = Clock::now();
+  ModelSpec spec = parse_model_file(opt.model_path);
+  ir::Graph graph = ir::build_graph(spec);
+  TargetInfo target = parse_target(opt.target);
+  plan::Plan plan = plan::lower(graph, target.kernels);
+  const InstallPaths paths = install_paths();
+  const std::string cxx = find_cxx();
+  require_tool("objcopy");
+  require_tool("ar");
+
+  CompileReport report;
+  report.model = graph.name;
+  report.target = target.kernels.to_string();
+
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  if (ec || !fs::is_directory(opt.out_dir))
+    throw std::runtime_error("cannot create the output directory " + opt.out_dir);
+  WorkDir work;
+  work.path = (fs::path(opt.out_dir) / (".rnnc-build-" + std::to_string(getpid()))).string();
+  work.keep = opt.keep_temps;
+  fs::remove_all(work.path, ec);
+  fs::create_directories(work.path);
+  const std::string w = work.path + "/";
+
+  KernelCache cache(opt.cache_dir);
+  report.kernels = build_kernel_objects(plan.kernels, target, cache, work.path, opt.jobs);
+  report.runtime = build_runtime_object(target, cache, work.path);
+
+  const auto tl = Clock::now();
+  const std::string &n = graph.name;
+  write_text(w + n + "_glue.cpp", emit_glue(graph, plan, report.kernels));
+  write_text(w + n + ".h", emit_header(graph, plan));
+  write_text(w + n + "_main.cpp", emit_main(graph));
+  std::string syms;
+  for (const std::string &s : exported_symbols(n)) syms += s + "\n";
+  write_text(w + "exported.txt", syms);
+
+  run_checked({cxx, "-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-I" + paths.include_dir, "-c",
+               w + n + "_glue.cpp", "-o", w + "glue.o"},
+              "compiling the model's glue code");
+  // One relocatable object holds the glue, the kernels, the Halide runtime
+  // and the rnnc runtime; every symbol but the C API becomes local, so the
+  // libraries of several models coexist in one process.
+  std::vector<std::string> ld = {cxx, "-r", "-nostdlib", "-o", w + "combined.o", w + "glue.o"};
+  for (const KernelObject &k : report.kernels) ld.push_back(k.path);
+  ld.push_back(report.runtime.path);
+  ld.push_back(paths.runtime_library);
+  run_checked(ld, "combining the model's objects");
+  run_checked({"objcopy", "--keep-global-symbols=" + w + "exported.txt", w + "combined.o", w + n + ".o"},
+              "hiding internal symbols");
+  run_checked({"ar", "rcs", w + "lib" + n + ".a", w + n + ".o"}, "archiving lib" + n + ".a");
+  run_checked({cxx, "-shared", "-o", w + "lib" + n + ".so", "-Wl,-soname,lib" + n + ".so", w + n + ".o", "-lpthread",
+               "-ldl", "-lm"},
+              "linking lib" + n + ".so");
+  run_checked({cxx, "-O2", "-I" + work.path, "-c", w + n + "_main.cpp", "-o", w + "main.o"}, "compiling the program");
+  run_checked({cxx, "-o", w + n, w + "main.o", w + "lib" + n + ".a", "-lpthread", "-ldl", "-lm"},
+              "linking the program " + n);
+  report.link_seconds = std::chrono::duration<double>(Clock::now() - tl).count();
+
+  // Everything built: move the results in, one rename each.
+  for (const std::string &f : {"lib" + n + ".so", "lib" + n + ".a", n + ".h", n}) {
+    const std::string dst = (fs::path(opt.out_dir) / f).string();
+    fs::rename(w + f, dst);
+    report.outputs.push_back(dst);
+  }
+  report.total_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace rnnc::codegen

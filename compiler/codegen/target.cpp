@@ -1,0 +1,28 @@
+#include "codegen/target.h"
+
+#include <stdexcept>
+
+namespace rnnc::codegen {
+
+TargetInfo parse_target(const std::string &name) {
+  Halide::Target base;
+  if (name == "host") {
+    base = Halide::get_host_target();
+  } else if (Halide::Target::validate_target_string(name)) {
+    base = Halide::Target(name);
+  } else {
+    throw std::runtime_error("unknown target '" + name +
+                             "'; use 'host' or a Halide target string such as 'x86-64-linux-avx2-fma'");
+  }
+  if (base.has_gpu_feature())
+    throw std::runtime_error("target '" + name + "': GPU targets are not supported yet; use a CPU target");
+  if (base.os != Halide::Target::Linux || base.arch != Halide::Target::X86 || base.bits != 64)
+    throw std::runtime_error("target '" + name + "': rnnc links for 64-bit x86 Linux only");
+  TargetInfo t;
+  t.name = name;
+  t.runtime = base.with_feature(Halide::Target::UserContext);
+  t.kernels = t.runtime.with_feature(Halide::Target::NoRuntime);
+  return t;
+}
+
+}  // namespace rnnc::codegen

@@ -1,0 +1,40 @@
+// Entry points of the runtime, called by each model's generated glue (which
+// wraps them as the documented <name>_* C functions of <name>.h). Every
+// function that can fail records a message for api_last_error() on the
+// calling thread; none throws.
+#pragma once
+
+#include <cstdint>
+
+#include "rnnc/model_desc.h"
+
+namespace rnnc_rt {
+
+struct Model;
+
+// Loads weights (or a checkpoint; its optim.* tensors are skipped). NULL on failure.
+Model *api_open(const ModelDesc *desc, const char *weights_path);
+// PyTorch-default initialisation from `seed`. NULL on failure.
+Model *api_init(const ModelDesc *desc, uint64_t seed);
+// Forward pass; inputs are int32 token ids [n, t] or float32 features
+// [n, t, input_size]; lengths (NULL = all t) in 1..t. Writes
+// api_output_size(desc, n, t) floats. 0 on success, -1 on failure.
+int api_forward(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, float *outputs);
+// As api_forward, with optional initial states h0/c0 (PyTorch layout
+// [layers*directions, n, hidden] per recurrent entry, entries one after the
+// other; NULL = zeros) and optional final states h_n/c_n in the same layout.
+int api_forward_state(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                      const float *c0, float *outputs, float *h_n, float *c_n);
+int64_t api_output_size(const ModelDesc *desc, int64_t n, int64_t t);
+// Floats of h0 / h_n (and of c0 / c_n: only LSTM entries hold a c) for n sequences.
+int64_t api_state_size(const ModelDesc *desc, int64_t n, bool cell_state);
+// Writes the weights as safetensors (atomically). 0 on success.
+int api_save(Model *m, const char *path);
+// Sets the number of threads the kernels may use (process-wide).
+int api_set_threads(const ModelDesc *desc, int threads);
+const char *api_last_error();
+void api_close(Model *m);
+// The generated program's command line (info, init, predict, bench, ...).
+int api_program_main(const ModelDesc *desc, int argc, char **argv);
+
+}  // namespace rnnc_rt

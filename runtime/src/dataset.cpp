@@ -1,0 +1,96 @@
+#include "dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "error.h"
+#include "io/npy.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t> &s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+}  // namespace
+
+const void *Dataset::inputs_of(const ModelDesc &d, int64_t i) const {
+  if (d.input_kind == kInputTokens) return tokens.data() + i * t;
+  return features.data() + i * t * d.input_size;
+}
+
+Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const std::string &lengths_path) {
+  NpyArray in = read_npy(inputs_path);
+  Dataset ds;
+  const bool tokens = d.input_kind == kInputTokens;
+  if (tokens) {
+    if (in.dtype != DType::kI32 && in.dtype != DType::kI64)
+      throw RtError(inputs_path + ": dtype " + (in.dtype == DType::kOther ? in.descr : dtype_name(in.dtype)) +
+                    "; model " + d.name + " reads token ids as int32 or int64 [N, T]");
+    if (in.shape.size() != 2)
+      throw RtError(inputs_path + ": shape " + shape_str(in.shape) + "; token ids must be [N, T]");
+  } else {
+    if (in.dtype != DType::kF32 && in.dtype != DType::kF64)
+      throw RtError(inputs_path + ": dtype " + (in.dtype == DType::kOther ? in.descr : dtype_name(in.dtype)) +
+                    "; model " + d.name + " reads features as float32 or float64 [N, T, " +
+                    std::to_string(d.input_size) + "]");
+    const bool ok3 = in.shape.size() == 3 && in.shape[2] == d.input_size;
+    const bool ok2 = in.shape.size() == 2 && d.input_size == 1;
+    if (!ok3 && !ok2)
+      throw RtError(inputs_path + ": shape " + shape_str(in.shape) + "; model " + d.name + " reads features [N, T, " +
+                    std::to_string(d.input_size) + "]" + (d.input_size == 1 ? " (or [N, T])" : ""));
+  }
+  ds.n = in.shape[0];
+  ds.t = in.shape[1];
+  if (ds.n < 1 || ds.t < 1) throw RtError(inputs_path + ": shape " + shape_str(in.shape) + " holds no sequence");
+
+  ds.lengths.assign(ds.n, static_cast<int32_t>(std::min<int64_t>(ds.t, std::numeric_limits<int32_t>::max())));
+  if (!lengths_path.empty()) {
+    NpyArray len = read_npy(lengths_path);
+    if (len.dtype != DType::kI32 && len.dtype != DType::kI64)
+      throw RtError(lengths_path + ": dtype " + (len.dtype == DType::kOther ? len.descr : dtype_name(len.dtype)) +
+                    "; lengths must be int32 or int64 [N]");
+    if (len.shape.size() != 1 || len.shape[0] != ds.n)
+      throw RtError(lengths_path + ": shape " + shape_str(len.shape) + "; expected [" + std::to_string(ds.n) +
+                    "] to match " + inputs_path);
+    for (int64_t i = 0; i < ds.n; ++i) {
+      const int64_t v = len.dtype == DType::kI32 ? len.as<int32_t>()[i] : len.as<int64_t>()[i];
+      if (v < 1 || v > ds.t)
+        throw RtError(lengths_path + ": the length of sequence " + std::to_string(i) + " is " + std::to_string(v) +
+                      "; lengths must be in 1.." + std::to_string(ds.t) + " (T of " + inputs_path + ")");
+      ds.lengths[i] = static_cast<int32_t>(v);
+    }
+  }
+
+  if (tokens) {
+    ds.tokens.assign(ds.n * ds.t, 0);
+    for (int64_t i = 0; i < ds.n; ++i)
+      for (int64_t s = 0; s < ds.lengths[i]; ++s) {
+        const int64_t k = i * ds.t + s;
+        const int64_t v = in.dtype == DType::kI32 ? in.as<int32_t>()[k] : in.as<int64_t>()[k];
+        if (v < 0 || v >= d.vocab)
+          throw RtError(inputs_path + ": token id " + std::to_string(v) + " of sequence " + std::to_string(i) +
+                        " at position " + std::to_string(s) + " is outside the vocabulary [0, " +
+                        std::to_string(d.vocab) + ")");
+        ds.tokens[k] = static_cast<int32_t>(v);
+      }
+  } else {
+    const int64_t count = ds.n * ds.t * d.input_size;
+    ds.features.resize(count);
+    if (in.dtype == DType::kF32) {
+      const float *src = in.as<float>();
+      std::copy(src, src + count, ds.features.begin());
+    } else {
+      const double *src = in.as<double>();
+      for (int64_t k = 0; k < count; ++k) ds.features[k] = static_cast<float>(src[k]);
+    }
+  }
+  return ds;
+}
+
+}  // namespace rnnc_rt

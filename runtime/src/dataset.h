@@ -1,0 +1,32 @@
+// Arrays the generated programs read: inputs, lengths (and, for training,
+// labels) from .npy files, validated against the model with messages that
+// name the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rnnc/model_desc.h"
+
+namespace rnnc_rt {
+
+struct Dataset {
+  int64_t n = 0;
+  int64_t t = 0;
+  std::vector<int32_t> tokens;    // [n, t], for token models; 0 at padded positions
+  std::vector<float> features;    // [n, t, input_size], for feature models
+  std::vector<int32_t> lengths;   // [n], each in 1..t
+
+  // Pointer to sequence i's inputs, as forward() takes them.
+  const void *inputs_of(const ModelDesc &d, int64_t i) const;
+};
+
+// Reads inputs ([N, T] int32/int64 ids, or [N, T, I] float32/float64
+// features; [N, T] when I = 1) and optional lengths ([N] int32/int64;
+// empty path = all T). Throws RtError naming the file for a wrong dtype or
+// shape, a length outside 1..T, or an id outside the vocabulary before a
+// sequence's length.
+Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const std::string &lengths_path);
+
+}  // namespace rnnc_rt

@@ -1,0 +1,269 @@
+// The executor: turns the plan's argument descriptors into Halide buffers
+// and calls the generated kernels through their _argv entry points.
+#include <HalideRuntime.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "error.h"
+#include "model.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+// Passed to every kernel as its user_context, so that a Halide error lands
+// in the call that caused it, on whatever thread reports it.
+struct CallContext {
+  std::string message;
+};
+
+extern "C" void rnnc_halide_error(void *user_context, const char *msg) {
+  if (user_context) {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    static_cast<CallContext *>(user_context)->message += msg;
+  }
+}
+
+constexpr int kMaxArgs = 24;
+
+// A resolved workspace region: rows [row0, row0 + count) of a matrix.
+struct Region {
+  float *base = nullptr;  // row 0, column 0 of the view
+  int64_t cols = 0;
+  int64_t stride = 0;
+  int64_t row0 = 0;
+  int64_t count = 0;
+};
+
+int64_t rows_of(int32_t kind, const Workspace &ws) {
+  switch (kind) {
+    case kRowsPacked: return ws.rows;
+    case kRowsState: return ws.n + ws.rows;
+    case kRowsBatch: return ws.n;
+    default: return 1;
+  }
+}
+
+Region region(Model &m, const ArgDesc &a, int64_t t) {
+  const ModelDesc &d = *m.desc;
+  const BufferDesc &b = d.buffers[a.id];
+  const int32_t base_id = b.parent >= 0 ? b.parent : a.id;
+  const BufferDesc &base = d.buffers[base_id];
+  Region r;
+  r.cols = b.cols;
+  r.stride = base.cols;
+  r.base = m.ws.storage[base_id].data() + (b.skip_state_rows ? m.ws.n * base.cols : 0) + b.col_offset;
+  const Geometry &g = m.geo;
+  switch (a.slice) {
+    case kSliceAll:
+      r.row0 = 0;
+      r.count = rows_of(b.rows, m.ws);
+      break;
+    case kSliceStep:
+      r.row0 = g.offsets[t];
+      r.count = g.batch_sizes[t];
+      break;
+    case kSliceStateCur:
+      r.row0 = g.n + g.offsets[t];
+      r.count = g.batch_sizes[t];
+      break;
+    case kSliceStatePrev:
+      r.row0 = t == 0 ? 0 : g.n + g.offsets[t - 1];
+      r.count = g.batch_sizes[t];
+      break;
+  }
+  return r;
+}
+
+void set_buffer(halide_buffer_t &hb, halide_dimension_t *dims, void *host, halide_type_code_t code, int ndims,
+                const int64_t *extents) {
+  hb = halide_buffer_t{};
+  hb.host = static_cast<uint8_t *>(host);
+  hb.type.code = code;
+  hb.type.bits = 32;
+  hb.type.lanes = 1;
+  hb.dimensions = ndims;
+  hb.dim = dims;
+  int64_t stride = 1;
+  for (int i = 0; i < ndims; ++i) {
+    dims[i].min = 0;
+    dims[i].extent = static_cast<int32_t>(extents[i]);
+    dims[i].stride = static_cast<int32_t>(stride);
+    dims[i].flags = 0;
+    stride *= extents[i];
+  }
+}
+
+class Call {
+ public:
+  Call(Model &m, const StepDesc &s, const BatchInput &in, int64_t t) : m_(m), s_(s), in_(in), t_(t) {}
+
+  void run() {
+    const ModelDesc &d = *m_.desc;
+    if (s_.num_args + 1 > kMaxArgs) throw RtError(std::string("step '") + s_.comment + "' has too many arguments");
+    ctx_ptr_ = &ctx_;
+    argv_[0] = &ctx_ptr_;
+    for (int i = 0; i < s_.num_args; ++i) bind(i, d.args[s_.first_arg + i]);
+    const KernelEntry &k = d.kernels[s_.kernel];
+    const int rc = k.fn(argv_);
+    if (rc != 0) {
+      std::string msg = std::string("kernel ") + k.name + " failed (code " + std::to_string(rc) + ") in step '" +
+                        s_.comment + "'";
+      if (!ctx_.message.empty()) msg += ": " + ctx_.message;
+      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+      throw RtError(msg);
+    }
+  }
+
+ private:
+  void bind(int i, const ArgDesc &a) {
+    const ModelDesc &d = *m_.desc;
+    halide_buffer_t &hb = bufs_[i];
+    halide_dimension_t *dims = dims_[i];
+    argv_[i + 1] = &hb;
+    switch (a.kind) {
+      case kArgBuffer: {
+        Region r = region(m_, a, t_);
+        const int64_t ext[2] = {r.cols, r.count};
+        set_buffer(hb, dims, r.base + r.row0 * r.stride, halide_type_float, 2, ext);
+        dims[1].stride = static_cast<int32_t>(r.stride);
+        break;
+      }
+      case kArgParam: {
+        const ParamDesc &p = d.params[a.id];
+        int64_t ext[4];
+        for (int k = 0; k < p.ndim; ++k) ext[k] = p.shape[p.ndim - 1 - k];
+        set_buffer(hb, dims, m_.params.data() + p.offset, halide_type_float, p.ndim, ext);
+        break;
+      }
+      case kArgPacked: {
+        const PackedDesc &p = d.packed[a.id];
+        set_buffer(hb, dims, m_.packed[a.id].data(), halide_type_float, p.ndim, p.dims);
+        break;
+      }
+      case kArgIndex: {
+        std::vector<int32_t> &v = m_.geo.index[a.id];
+        const int64_t ext[1] = {static_cast<int64_t>(v.size())};
+        set_buffer(hb, dims, v.data(), halide_type_int, 1, ext);
+        break;
+      }
+      case kArgInput: {
+        if (d.input_kind == kInputTokens) {
+          const int64_t ext[1] = {m_.geo.n * m_.geo.t};
+          set_buffer(hb, dims, const_cast<int32_t *>(in_.tokens), halide_type_int, 1, ext);
+        } else {
+          const int64_t ext[2] = {d.input_size, m_.geo.n * m_.geo.t};
+          set_buffer(hb, dims, const_cast<float *>(in_.features), halide_type_float, 2, ext);
+        }
+        break;
+      }
+      case kArgZeros: {
+        const int64_t ext[1] = {a.id};
+        set_buffer(hb, dims, m_.zeros.data(), halide_type_float, 1, ext);
+        break;
+      }
+      case kArgConstF:
+        fscalar_[i] = a.fvalue;
+        argv_[i + 1] = &fscalar_[i];
+        break;
+      case kArgConstI:
+        iscalar_[i] = a.id;
+        argv_[i + 1] = &iscalar_[i];
+        break;
+      default:
+        throw RtError(std::string("step '") + s_.comment + "' has an argument of an unsupported kind");
+    }
+  }
+
+  Model &m_;
+  const StepDesc &s_;
+  const BatchInput &in_;
+  int64_t t_;
+  CallContext ctx_;
+  void *ctx_ptr_ = nullptr;
+  void *argv_[kMaxArgs];
+  halide_buffer_t bufs_[kMaxArgs];
+  halide_dimension_t dims_[kMaxArgs][4];
+  float fscalar_[kMaxArgs];
+  int32_t iscalar_[kMaxArgs];
+};
+
+void gather_rows(Model &m, const StepDesc &s) {
+  const ModelDesc &d = *m.desc;
+  const ArgDesc &dst_a = d.args[s.first_arg], &src_a = d.args[s.first_arg + 1], &idx_a = d.args[s.first_arg + 2];
+  Region dst = region(m, dst_a, 0), src = region(m, src_a, 0);
+  const int32_t *idx = idx_a.kind == kArgIndex ? m.geo.index[idx_a.id].data() : nullptr;
+  const size_t bytes = sizeof(float) * dst.cols;
+  for (int64_t r = 0; r < dst.count; ++r) {
+    const int64_t from = idx ? idx[r] : r;
+    std::memcpy(dst.base + r * dst.stride, src.base + from * src.stride, bytes);
+  }
+}
+
+void zero_rows(Model &m, const StepDesc &s) {
+  Region r = region(m, m.desc->args[s.first_arg], 0);
+  for (int64_t i = 0; i < r.count; ++i) std::memset(r.base + (r.row0 + i) * r.stride, 0, sizeof(float) * r.cols);
+}
+
+void pack_one(Model &m, int32_t id) {
+  const ModelDesc &d = *m.desc;
+  const PackedDesc &p = d.packed[id];
+  const ParamDesc &src = d.params[p.param];
+  halide_dimension_t in_dims[2], out_dims[4];
+  halide_buffer_t in, out;
+  const int64_t in_ext[2] = {src.shape[1], src.shape[0]};
+  set_buffer(in, in_dims, m.params.data() + src.offset, halide_type_float, 2, in_ext);
+  set_buffer(out, out_dims, m.packed[id].data(), halide_type_float, p.ndim, p.dims);
+  CallContext ctx;
+  void *ctx_ptr = &ctx;
+  void *argv[3] = {&ctx_ptr, &in, &out};
+  const int rc = d.kernels[p.kernel].fn(argv);
+  if (rc != 0) throw RtError(std::string("packing ") + p.name + " failed: " + ctx.message);
+}
+
+}  // namespace
+
+void install_halide_error_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] { halide_set_error_handler(&rnnc_halide_error); });
+}
+
+void repack(Model &m) {
+  for (int32_t i = 0; i < m.desc->num_packed; ++i) pack_one(m, i);
+}
+
+void run_steps(Model &m, StepList list, const BatchInput &in) {
+  const ModelDesc &d = *m.desc;
+  for (int32_t i = 0; i < list.count; ++i) {
+    const StepDesc &s = d.steps[list.first + i];
+    switch (s.op) {
+      case kOpCall:
+      case kOpWholeLoop:
+        Call(m, s, in, 0).run();
+        break;
+      case kOpTimeLoop:
+        if (s.direction == kForward) {
+          for (int64_t t = 0; t < m.geo.steps; ++t) Call(m, s, in, t).run();
+        } else {
+          for (int64_t t = m.geo.steps - 1; t >= 0; --t) Call(m, s, in, t).run();
+        }
+        break;
+      case kOpGatherRows:
+        gather_rows(m, s);
+        break;
+      case kOpZero:
+        zero_rows(m, s);
+        break;
+      case kOpPack:
+        pack_one(m, d.args[s.first_arg].id);
+        break;
+      default:
+        throw RtError(std::string("step '") + s.comment + "' has an unknown operation");
+    }
+  }
+}
+
+}  // namespace rnnc_rt

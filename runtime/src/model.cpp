@@ -1,0 +1,159 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "error.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+// Marks the base buffers a step list touches.
+std::vector<char> used_buffers(const ModelDesc &d, StepList list) {
+  std::vector<char> used(d.num_buffers, 0);
+  for (int32_t i = 0; i < list.count; ++i) {
+    const StepDesc &s = d.steps[list.first + i];
+    for (int32_t a = 0; a < s.num_args; ++a) {
+      const ArgDesc &arg = d.args[s.first_arg + a];
+      if (arg.kind != kArgBuffer) continue;
+      const BufferDesc &b = d.buffers[arg.id];
+      used[b.parent >= 0 ? b.parent : arg.id] = 1;
+    }
+  }
+  const BufferDesc &out = d.buffers[d.output_buffer];
+  used[out.parent >= 0 ? out.parent : d.output_buffer] = 1;
+  return used;
+}
+
+void allocate(Model &m, const std::vector<char> &used) {
+  const ModelDesc &d = *m.desc;
+  Workspace &ws = m.ws;
+  ws.n = m.geo.n;
+  ws.rows = m.geo.rows;
+  ws.storage.resize(d.num_buffers);
+  for (int32_t i = 0; i < d.num_buffers; ++i) {
+    const BufferDesc &b = d.buffers[i];
+    if (b.parent >= 0 || !used[i]) continue;
+    int64_t rows = b.rows == kRowsPacked ? ws.rows : b.rows == kRowsState ? ws.n + ws.rows : b.rows == kRowsBatch ? ws.n : 1;
+    ws.storage[i].resize(static_cast<size_t>(rows * b.cols));
+  }
+}
+
+// Sets the initial-state rows (sorted order) of every state buffer from
+// h0/c0 ([state][n][hidden], input order) or zeros.
+void set_initial_states(Model &m, const float *h0, const float *c0) {
+  const ModelDesc &d = *m.desc;
+  const Geometry &g = m.geo;
+  int64_t h_off = 0, c_off = 0;
+  for (int32_t s = 0; s < d.num_states; ++s) {
+    const StateDesc &st = d.states[s];
+    for (int which = 0; which < 2; ++which) {
+      const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
+      if (buf < 0) continue;
+      const float *src = which == 0 ? h0 : c0;
+      int64_t &off = which == 0 ? h_off : c_off;
+      float *dst = m.ws.storage[buf].data();
+      for (int64_t b = 0; b < g.n; ++b) {
+        float *row = dst + b * st.hidden;
+        if (src) {
+          std::memcpy(row, src + off + static_cast<int64_t>(g.order[b]) * st.hidden, sizeof(float) * st.hidden);
+        } else {
+          std::memset(row, 0, sizeof(float) * st.hidden);
+        }
+      }
+      off += g.n * st.hidden;
+    }
+  }
+}
+
+// Copies every state's value after its sequence's last step to h_n/c_n.
+void get_final_states(Model &m, float *h_n, float *c_n) {
+  const ModelDesc &d = *m.desc;
+  const Geometry &g = m.geo;
+  int64_t h_off = 0, c_off = 0;
+  for (int32_t s = 0; s < d.num_states; ++s) {
+    const StateDesc &st = d.states[s];
+    for (int which = 0; which < 2; ++which) {
+      const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
+      if (buf < 0) continue;
+      float *dst = which == 0 ? h_n : c_n;
+      int64_t &off = which == 0 ? h_off : c_off;
+      if (dst) {
+        const float *src = m.ws.storage[buf].data();
+        for (int64_t i = 0; i < g.n; ++i)
+          std::memcpy(dst + off + i * st.hidden, src + (g.n + g.index[kIdxLastRow][i]) * st.hidden,
+                      sizeof(float) * st.hidden);
+      }
+      off += g.n * st.hidden;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Model> new_model(const ModelDesc *desc) {
+  if (desc->abi_version != kAbiVersion) throw RtError("this library was generated for another runtime version");
+  install_halide_error_handler();
+  auto m = std::make_unique<Model>();
+  m->desc = desc;
+  m->params.assign(static_cast<size_t>(desc->num_param_floats), 0.0f);
+  m->packed.resize(desc->num_packed);
+  for (int32_t i = 0; i < desc->num_packed; ++i) {
+    int64_t n = 1;
+    for (int k = 0; k < desc->packed[i].ndim; ++k) n *= desc->packed[i].dims[k];
+    m->packed[i].assign(static_cast<size_t>(n), 0.0f);
+  }
+  int64_t zeros = 1;
+  for (int32_t i = 0; i < desc->num_args; ++i)
+    if (desc->args[i].kind == kArgZeros) zeros = std::max<int64_t>(zeros, desc->args[i].id);
+  m->zeros.assign(static_cast<size_t>(zeros), 0.0f);
+  m->used_infer = used_buffers(*desc, desc->infer);
+  return m;
+}
+
+int64_t output_size(const ModelDesc &d, int64_t n, int64_t t) {
+  return n * (d.per_step_output ? t : 1) * d.output_width;
+}
+
+int64_t state_size(const ModelDesc &d, int64_t n, bool cell_state) {
+  int64_t total = 0;
+  for (int32_t s = 0; s < d.num_states; ++s)
+    if (!cell_state || d.states[s].c_buffer >= 0) total += n * d.states[s].hidden;
+  return total;
+}
+
+void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+             const float *c0, float *outputs, float *h_n, float *c_n) {
+  const ModelDesc &d = *m.desc;
+  if (!inputs) throw RtError("inputs is NULL");
+  if (!outputs) throw RtError("outputs is NULL");
+  BatchInput in;
+  if (d.input_kind == kInputTokens) {
+    in.tokens = static_cast<const int32_t *>(inputs);
+  } else {
+    in.features = static_cast<const float *>(inputs);
+  }
+  m.geo = make_geometry(lengths, n, t, in.tokens, d.vocab);
+  allocate(m, m.used_infer);
+  set_initial_states(m, h0, c0);
+  run_steps(m, d.infer, in);
+
+  const BufferDesc &ob = d.buffers[d.output_buffer];
+  const BufferDesc &obase = ob.parent >= 0 ? d.buffers[ob.parent] : ob;
+  const float *src = m.ws.storage[ob.parent >= 0 ? ob.parent : d.output_buffer].data() +
+                     (ob.skip_state_rows ? m.geo.n * obase.cols : 0) + ob.col_offset;
+  const int64_t w = d.output_width, stride = obase.cols;
+  if (!d.per_step_output) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(outputs + i * w, src + i * stride, sizeof(float) * w);
+  } else {
+    // Packed rows back to [n, t, w]; padded positions are 0.
+    std::memset(outputs, 0, sizeof(float) * n * t * w);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t s = 0; s < m.geo.lengths[i]; ++s)
+        std::memcpy(outputs + (i * t + s) * w, src + m.geo.row(i, s) * stride, sizeof(float) * w);
+  }
+  get_final_states(m, h_n, c_n);
+}
+
+}  // namespace rnnc_rt

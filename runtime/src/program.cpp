@@ -1,0 +1,198 @@
+// The generated program: `<name> <command> [options]`.
+#include "program.h"
+
+#include <HalideRuntime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "dataset.h"
+#include "error.h"
+#include "io/npy.h"
+#include "model.h"
+#include "rnnc/runtime_api.h"
+#include "weights.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+void set_threads(const Options &o) {
+  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
+}
+
+std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {
+  auto m = new_model(&d);
+  load_weights(*m, path);
+  return m;
+}
+
+int cmd_info(const ModelDesc &d, const Options &) {
+  print_layer_table(d);
+  return 0;
+}
+
+int cmd_init(const ModelDesc &d, const Options &o) {
+  auto m = new_model(&d);
+  init_params(*m, o.seed_or("seed", 0));
+  save_weights(*m, o.str("output"));
+  std::printf("wrote %s (%lld parameters, seed %llu)\n", o.str("output").c_str(),
+              static_cast<long long>(d.total_params), static_cast<unsigned long long>(o.seed_or("seed", 0)));
+  return 0;
+}
+
+int cmd_predict(const ModelDesc &d, const Options &o) {
+  set_threads(o);
+  auto m = open_weights(d, o.str("weights"));
+  Dataset ds = load_dataset(d, o.str("inputs"), o.str_or("lengths", ""));
+  const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
+  const int64_t per_seq = output_size(d, 1, ds.t);
+  std::vector<float> out(static_cast<size_t>(ds.n * per_seq));
+  for (int64_t i = 0; i < ds.n; i += chunk) {
+    const int64_t b = std::min(chunk, ds.n - i);
+    forward(*m, ds.inputs_of(d, i), ds.lengths.data() + i, b, ds.t, nullptr, nullptr, out.data() + i * per_seq,
+            nullptr, nullptr);
+  }
+  std::vector<int64_t> shape = {ds.n};
+  if (d.per_step_output) shape.push_back(ds.t);
+  shape.push_back(d.output_width);
+  write_npy(o.str("output"), DType::kF32, out.data(), shape);
+  return 0;
+}
+
+int cmd_bench(const ModelDesc &d, const Options &o) {
+  set_threads(o);
+  const int64_t batch = o.int_or("batch", 0, 1, 1 << 20), steps = o.int_or("steps", 0, 1, 1 << 20);
+  const int64_t repeat = o.int_or("repeat", 20, 1, 1 << 20);
+  std::unique_ptr<Model> m;
+  if (o.has("weights")) {
+    m = open_weights(d, o.str("weights"));
+  } else {
+    m = new_model(&d);
+    init_params(*m, 0);
+  }
+  Rng rng(1);
+  std::vector<int32_t> tokens;
+  std::vector<float> features;
+  if (d.input_kind == kInputTokens) {
+    tokens.resize(batch * steps);
+    for (auto &v : tokens) v = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(d.vocab));
+  } else {
+    features.resize(batch * steps * d.input_size);
+    for (auto &v : features) v = static_cast<float>(rng.normal());
+  }
+  const void *inputs = tokens.empty() ? static_cast<const void *>(features.data()) : tokens.data();
+  std::vector<float> out(static_cast<size_t>(output_size(d, batch, steps)));
+  auto run = [&] { forward(*m, inputs, nullptr, batch, steps, nullptr, nullptr, out.data(), nullptr, nullptr); };
+  run();  // warm-up: allocates the workspace and faults in the weights
+  std::vector<double> ms;
+  for (int64_t i = 0; i < repeat; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  std::printf("model %s: forward of %lld sequences x %lld steps, %lld runs\n", d.name, static_cast<long long>(batch),
+              static_cast<long long>(steps), static_cast<long long>(repeat));
+  std::printf("sequences/s: %.1f\n", batch / (median / 1000.0));
+  std::printf("bench: median_ms=%.4f min_ms=%.4f runs=%lld\n", median, ms.front(), static_cast<long long>(repeat));
+  return 0;
+}
+
+}  // namespace
+
+void print_layer_table(const ModelDesc &d) {
+  std::printf("model %s (from %s)\n", d.name, d.source_file);
+  std::printf("%-6s %-10s %-34s %-16s %12s\n", "layer", "kind", "details", "output", "params");
+  for (int32_t i = 0; i < d.num_layers; ++i) {
+    const LayerInfo &l = d.layers[i];
+    const std::string idx = l.index >= 0 ? std::to_string(l.index) : "-";
+    std::printf("%-6s %-10s %-34s %-16s %12lld\n", idx.c_str(), l.kind, l.details, l.output_shape,
+                static_cast<long long>(l.params));
+  }
+  std::printf("%-69s %12lld\n", "total", static_cast<long long>(d.total_params));
+}
+
+std::vector<Command> inference_commands() {
+  const OptionSpec threads{"threads", "N", "threads for the kernels (default: one per core)"};
+  return {
+      {"info", "Print the model's layer table.", {}, cmd_info},
+      {"init",
+       "Write PyTorch-default initial weights.",
+       {{"output", "W.safetensors", "where to write the weights", true},
+        {"seed", "S", "random seed (default 0)"}},
+       cmd_init},
+      {"predict",
+       "Run the model on inputs and write its raw outputs (logits: no softmax).",
+       {{"weights", "W.safetensors", "weights or checkpoint", true},
+        {"inputs", "X.npy", "[N, T] int32/int64 token ids or [N, T, I] float32/float64 features", true},
+        {"lengths", "L.npy", "[N] int32/int64 lengths in 1..T (default: all T)"},
+        {"output", "Y.npy", "float32 [N, out], or [N, T, out] for readout \"all\"", true},
+        {"batch-size", "B", "sequences per forward call (default 256)"},
+        threads},
+       cmd_predict},
+      {"bench",
+       "Time the forward pass on generated inputs (a measuring tool, not a test).",
+       {{"batch", "B", "sequences per run", true},
+        {"steps", "T", "steps per sequence", true},
+        {"repeat", "K", "timed runs (default 20)"},
+        {"weights", "W.safetensors", "weights (default: initialised from seed 0)"},
+        threads},
+       cmd_bench},
+  };
+}
+
+int api_program_main(const ModelDesc *desc, int argc, char **argv) {
+  const ModelDesc &d = *desc;
+  const std::string program = argc > 0 ? argv[0] : d.name;
+  std::vector<Command> commands = inference_commands();
+  auto overview = [&](FILE *f) {
+    std::fprintf(f, "usage: %s <command> [options]\n\nThe program of model %s, generated by rnnc from %s.\n\ncommands:\n",
+                 program.c_str(), d.name, d.source_file);
+    for (const Command &c : commands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(f, "\n'%s <command> --help' describes a command's options.\n", program.c_str());
+  };
+  if (argc < 2) {
+    overview(stderr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    overview(stdout);
+    return 0;
+  }
+  if (name == "--version") {
+    std::printf("%s (generated by rnnc, runtime ABI %u)\n", d.name, d.abi_version);
+    return 0;
+  }
+  for (const Command &c : commands) {
+    if (name != c.name) continue;
+    Options o(c.name, c.summary, c.options);
+    try {
+      if (!o.parse(std::vector<std::string>(argv + 2, argv + argc))) {
+        std::printf("%s", o.usage(program).c_str());
+        return 0;
+      }
+      install_halide_error_handler();
+      return c.run(d, o);
+    } catch (const UsageError &e) {
+      std::fprintf(stderr, "%s %s: error: %s\n(see '%s %s --help')\n", program.c_str(), c.name, e.what(),
+                   program.c_str(), c.name);
+      return 2;
+    } catch (const std::bad_alloc &) {
+      std::fprintf(stderr, "%s %s: error: out of memory\n", program.c_str(), c.name);
+      return 1;
+    } catch (const std::exception &e) {
+      std::fprintf(stderr, "%s %s: error: %s\n", program.c_str(), c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "%s: error: unknown command '%s'\n", program.c_str(), name.c_str());
+  overview(stderr);
+  return 2;
+}
+
+}  // namespace rnnc_rt

@@ -1,0 +1,27 @@
+// The generated program's commands. Each command is a function from parsed
+// options to an exit status; program.cpp dispatches to them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "rnnc/model_desc.h"
+
+namespace rnnc_rt {
+
+struct Command {
+  const char *name;
+  const char *summary;
+  std::vector<OptionSpec> options;
+  std::function<int(const ModelDesc &, const Options &)> run;
+};
+
+// Commands that only read: info, init, predict, bench.
+std::vector<Command> inference_commands();
+
+// Prints the layer table of `d`.
+void print_layer_table(const ModelDesc &d);
+
+}  // namespace rnnc_rt
