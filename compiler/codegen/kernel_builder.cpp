@@ -1,14 +1,15 @@
 #include "codegen/kernel_builder.h"
 
 #include "cpu/cpu_schedules.h"
-#include "kernels/algorithms.h"
 
 namespace rnnc::codegen {
 
 using kernels::Family;
 
 std::vector<Halide::Argument> BuiltKernel::arguments() const {
-  return std::vector<Halide::Argument>(inputs.begin(), inputs.end());
+  std::vector<Halide::Argument> args;
+  for (const auto &in : inputs) std::visit([&](const auto &p) { args.push_back(p); }, in);
+  return args;
 }
 
 namespace {
@@ -16,7 +17,9 @@ namespace {
 template <class Algorithm>
 BuiltKernel finish(Algorithm a, const kernels::KernelDesc &d) {
   schedules::schedule_cpu(a, d);
-  return BuiltKernel{Halide::Pipeline(a.out), a.inputs};
+  std::vector<Halide::Func> outputs = {a.out};
+  outputs.insert(outputs.end(), a.more_outputs.begin(), a.more_outputs.end());
+  return BuiltKernel{Halide::Pipeline(outputs), a.inputs};
 }
 
 }  // namespace
@@ -31,6 +34,20 @@ BuiltKernel build_kernel(const kernels::KernelDesc &d, const Halide::Target &tar
     case Family::kGruStepFwd: return finish(kernels::gru_step_fwd(d), d);
     case Family::kReadoutLast: return finish(kernels::readout_last(d), d);
     case Family::kReadoutMean: return finish(kernels::readout_mean(d), d);
+    case Family::kDropout: return finish(kernels::dropout(d), d);
+    case Family::kGemmWgrad: return finish(kernels::gemm_wgrad(d), d);
+    case Family::kColSum: return finish(kernels::colsum(d), d);
+    case Family::kScatterRows: return finish(kernels::scatter_rows(d), d);
+    case Family::kRnnStepBwd: return finish(kernels::rnn_step_bwd(d), d);
+    case Family::kLstmStepBwd: return finish(kernels::lstm_step_bwd(d), d);
+    case Family::kGruStepBwd: return finish(kernels::gru_step_bwd(d), d);
+    case Family::kReadoutLastBwd: return finish(kernels::readout_last_bwd(d), d);
+    case Family::kReadoutMeanBwd: return finish(kernels::readout_mean_bwd(d), d);
+    case Family::kSoftmaxXent: return finish(kernels::softmax_xent(d), d);
+    case Family::kMseLoss: return finish(kernels::mse_loss(d), d);
+    case Family::kSumSquares: return finish(kernels::sum_squares(d), d);
+    case Family::kAdamUpdate: return finish(kernels::adam_update(d), d);
+    case Family::kSgdUpdate: return finish(kernels::sgd_update(d), d);
   }
   throw std::logic_error("build_kernel: unknown family");
 }

@@ -4,13 +4,14 @@
 #include <vector>
 
 #include "Halide.h"
+#include "kernels/algorithms.h"
 #include "kernels/kernel_desc.h"
 
 namespace rnnc::codegen {
 
 struct BuiltKernel {
   Halide::Pipeline pipeline;
-  std::vector<Halide::ImageParam> inputs;  // in signature order
+  std::vector<kernels::KernelInput> inputs;  // in signature order
   std::vector<Halide::Argument> arguments() const;
 };
 

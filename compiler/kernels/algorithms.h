@@ -3,6 +3,7 @@
 // stages and returns the handles its schedule (schedules/) needs.
 #pragma once
 
+#include <variant>
 #include <vector>
 
 #include "Halide.h"
@@ -10,15 +11,14 @@
 
 namespace rnnc::kernels {
 
-// Inputs in call order, and the output stage (a Tuple for several outputs).
-struct AlgorithmBase {
-  std::vector<Halide::ImageParam> inputs;
-  Halide::Func out;
-};
+using KernelInput = std::variant<Halide::ImageParam, Halide::Param<float>, Halide::Param<int32_t>>;
 
-// Weight packing: a pointwise re-layout.
-struct PackAlgorithm : AlgorithmBase {
-  Halide::Var ji, g, k, jo;
+// Inputs in call order, and the outputs in call order: `out` first, then
+// `more_outputs` (a Tuple-valued Func contributes one buffer per element).
+struct AlgorithmBase {
+  std::vector<KernelInput> inputs;
+  Halide::Func out;
+  std::vector<Halide::Func> more_outputs;
 };
 
 // A product against packed weights: mm(ji, g, jo, r) = sum_k w(ji, g, k, jo) * x(k, r),
@@ -31,28 +31,61 @@ struct PackedProduct {
   int gates = 1;
 };
 
-struct GemmAlgorithm : AlgorithmBase {
-  PackedProduct prod;
-  Halide::Var j, r;  // out(j, r)
+// Weight packing: a pointwise re-layout.
+struct PackAlgorithm : AlgorithmBase {
+  Halide::Var ji, g, k, jo;
 };
 
-// One recurrent step: out(j, r) is a Tuple of the new state(s) and, in
-// training, the saved activations.
+struct GemmAlgorithm : AlgorithmBase {
+  std::vector<PackedProduct> prods;  // one per term
+  Halide::Var j, r;                  // out(j, r)
+};
+
+// One recurrent step, forward or backward. Forward: out(j, r) is a Tuple of
+// the new state(s) and, in training, the saved activations. Backward: `out`
+// holds the gate gradients (a(n, r), n over gates x units, split by unit
+// count `gate_width`), `prod` the product with the transposed weights that
+// gives dh_{t-1}, in `dh_prev`.
 struct CellAlgorithm : AlgorithmBase {
   PackedProduct prod;
   Halide::Var j, r;
-  // GRU in the ONNX form needs r ⊙ h before its second product: `pre` holds
-  // the r and z gates (pre(j, g, r)), `pre_prod` their product, `rh` = r ⊙ h.
+  // GRU in the ONNX form: forward needs r ⊙ h before its second product
+  // (`pre`: r and z as pre(j, g, r), `pre_prod` their product, `rh`);
+  // backward needs W_hn^T da_n before the r gate's gradient (`pre` holds
+  // da_n, `pre_prod` the product).
   bool has_pre = false;
   PackedProduct pre_prod;
   Halide::Func pre, rh;
   Halide::Var pj, pg, pr;
+  // Backward only.
+  bool backward = false;
+  Halide::Func dh_prev;
+  Halide::Var k;  // dh_prev(k, r)
+  int gate_width = 0;
+  int gates = 1;
+  std::vector<Halide::Func> gate_outputs;  // more outputs laid out like `out`
+  std::vector<Halide::Func> unit_outputs;  // more elementwise outputs over units
 };
 
-// Readouts: a gather or a short reduction per sequence.
-struct ReadoutAlgorithm : AlgorithmBase {
-  Halide::Var d, s;  // out(d, s): column, sequence
-  Halide::Func sum;  // readout_mean's running sum; undefined for readout_last
+// Gathers and per-row maps: out(d, s) with simple inner loops.
+struct RowwiseAlgorithm : AlgorithmBase {
+  Halide::Var d, s;
+  Halide::Func sum;        // a per-row reduction stage, when defined
+  Halide::Func acc_stage;  // a second per-row reduction stage, when defined
+};
+
+// Reductions over all rows into a small output (weight gradients, column
+// sums, the embedding scatter, sums of squares).
+struct ReductionAlgorithm : AlgorithmBase {
+  Halide::Var x, y;  // out(x, y)
+  Halide::Func acc;  // the accumulating stage
+  Halide::RDom rows;
+  bool scatter = false;  // rows land at data-dependent places (no parallel rows)
+};
+
+// Flat elementwise updates over the whole parameter vector.
+struct ElementwiseAlgorithm : AlgorithmBase {
+  Halide::Var i;
 };
 
 PackAlgorithm pack_weights(const KernelDesc &d);
@@ -60,25 +93,48 @@ GemmAlgorithm gemm_fwd(const KernelDesc &d);
 CellAlgorithm rnn_step_fwd(const KernelDesc &d);
 CellAlgorithm lstm_step_fwd(const KernelDesc &d);
 CellAlgorithm gru_step_fwd(const KernelDesc &d);
-ReadoutAlgorithm readout_last(const KernelDesc &d);
-ReadoutAlgorithm readout_mean(const KernelDesc &d);
+RowwiseAlgorithm readout_last(const KernelDesc &d);
+RowwiseAlgorithm readout_mean(const KernelDesc &d);
+RowwiseAlgorithm dropout(const KernelDesc &d);
+
+ReductionAlgorithm gemm_wgrad(const KernelDesc &d);
+ReductionAlgorithm colsum(const KernelDesc &d);
+ReductionAlgorithm scatter_rows(const KernelDesc &d);
+ReductionAlgorithm sum_squares(const KernelDesc &d);
+CellAlgorithm rnn_step_bwd(const KernelDesc &d);
+CellAlgorithm lstm_step_bwd(const KernelDesc &d);
+CellAlgorithm gru_step_bwd(const KernelDesc &d);
+RowwiseAlgorithm readout_last_bwd(const KernelDesc &d);
+RowwiseAlgorithm readout_mean_bwd(const KernelDesc &d);
+RowwiseAlgorithm softmax_xent(const KernelDesc &d);
+RowwiseAlgorithm mse_loss(const KernelDesc &d);
+ElementwiseAlgorithm adam_update(const KernelDesc &d);
+ElementwiseAlgorithm sgd_update(const KernelDesc &d);
 
 // Helpers shared by the algorithm files.
 namespace detail {
 // A float32 input buffer whose dimension 0 has fixed extent `width`
 // (min 0, stride 1); the other dimensions stay free.
 Halide::ImageParam matrix_input(const std::string &name, int dims, int64_t width);
+// An int32 index vector.
+Halide::ImageParam index_input(const std::string &name);
 // Packed weights of `gates` gates, k inputs and h hidden units, laid out in
 // tiles of d.sched.tile hidden units (see pack_weights).
 Halide::ImageParam packed_weights(const std::string &name, const KernelDesc &d, int gates, int64_t k, int64_t h);
 // A float32 vector of exactly n elements.
 Halide::ImageParam vector_input(const std::string &name, int64_t n);
+// A float32 vector of any length (flat parameter arrays).
+Halide::ImageParam flat_input(const std::string &name);
 // Fixes the output's dimension 0 to [0, width) with stride 1.
 void fix_output_width(Halide::Func &out, int64_t width);
 // Defines p.mm as the packed product of w (ji, g, k, jo) with x(k, r).
-// gate_offset selects which gates of w the product uses (g + gate_offset).
+// gate_offset selects which gates of w the product uses (g + gate_offset);
+// k_offset shifts the reduction (w(.., k + k_offset, ..), x(k + k_offset, r)).
 void define_packed_product(PackedProduct &p, const Halide::ImageParam &w, const Halide::Func &x, int64_t k_extent,
-                           int gates, int gate_offset = 0);
+                           int gates, int gate_offset = 0, int64_t k_offset = 0);
+// The counter-based random number of dropout: a uint32 from (seed, site,
+// element), with good avalanche (two rounds of the lowbias32 mixer).
+Halide::Expr dropout_hash(Halide::Expr seed, Halide::Expr site, Halide::Expr element);
 }  // namespace detail
 
 }  // namespace rnnc::kernels

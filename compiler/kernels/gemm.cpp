@@ -10,37 +10,17 @@ namespace {
 
 int64_t tiles(int64_t n, int tile) { return (n + tile - 1) / tile; }
 
-// Packed weights (tile, g, k, tiles(h)): every dimension is fixed.
-ImageParam packed_input(const std::string &name, int tile, int gates, int64_t k, int64_t h) {
-  ImageParam w(Float(32), 4, name);
-  const int64_t jo = tiles(h, tile);
-  w.dim(0).set_bounds(0, tile).set_stride(1);
-  w.dim(1).set_bounds(0, gates).set_stride(tile);
-  w.dim(2).set_bounds(0, static_cast<int>(k)).set_stride(tile * gates);
-  w.dim(3).set_bounds(0, static_cast<int>(jo)).set_stride(static_cast<int>(tile * gates * k));
-  return w;
-}
-
 }  // namespace
 
-namespace detail {
-ImageParam packed_weights(const std::string &name, const KernelDesc &d, int gates, int64_t k, int64_t h) {
-  return packed_input(name, d.sched.tile, gates, k, h);
-}
-ImageParam vector_input(const std::string &name, int64_t n) {
-  ImageParam b(Float(32), 1, name);
-  b.dim(0).set_bounds(0, static_cast<int>(n)).set_stride(1);
-  return b;
-}
-}  // namespace detail
-
 PackAlgorithm pack_weights(const KernelDesc &d) {
-  // W is [g*h, k] (PyTorch layout); tile jo holds hidden units
-  // [jo*tile, jo*tile + tile) of every gate side by side, zero-padded.
+  // W is [g*h, k] (PyTorch layout); tile jo holds units [jo*tile, jo*tile +
+  // tile) of every gate side by side, zero-padded. Transposed, W is [k, h]
+  // and its columns are the units (products with W^T, in backward passes).
   PackAlgorithm a;
   const int tile = d.sched.tile;
-  ImageParam w = matrix_input("w", 2, d.k);
-  w.dim(1).set_bounds(0, static_cast<int>(d.g * d.h));
+  const int h = static_cast<int>(d.h);
+  ImageParam w = matrix_input("w", 2, d.transpose ? d.h : d.k);
+  w.dim(1).set_bounds(0, static_cast<int>(d.transpose ? d.k : d.g * d.h));
   a.inputs = {w};
   a.ji = Var("ji");
   a.g = Var("g");
@@ -48,8 +28,9 @@ PackAlgorithm pack_weights(const KernelDesc &d) {
   a.jo = Var("jo");
   a.out = Func("packed");
   Expr j = a.jo * tile + a.ji;
-  Expr row = clamp(a.g * static_cast<int>(d.h) + j, 0, static_cast<int>(d.g * d.h) - 1);
-  a.out(a.ji, a.g, a.k, a.jo) = select(j < static_cast<int>(d.h), w(a.k, row), 0.0f);
+  Expr value = d.transpose ? w(clamp(j, 0, h - 1), a.k)
+                           : w(a.k, clamp(a.g * h + j, 0, static_cast<int>(d.g * d.h) - 1));
+  a.out(a.ji, a.g, a.k, a.jo) = select(j < h, value, 0.0f);
   OutputImageParam o = a.out.output_buffer();
   o.dim(0).set_bounds(0, tile).set_stride(1);
   o.dim(1).set_bounds(0, d.g).set_stride(tile);
@@ -61,23 +42,92 @@ PackAlgorithm pack_weights(const KernelDesc &d) {
 GemmAlgorithm gemm_fwd(const KernelDesc &d) {
   GemmAlgorithm a;
   const int tile = d.sched.tile;
-  ImageParam src = matrix_input("a", 2, d.k);
-  ImageParam idx(Int(32), 1, "idx");
-  ImageParam w = detail::packed_weights("w", d, 1, d.k, d.n);
-  ImageParam bias = detail::vector_input("bias", d.n);
-  a.inputs = d.gather ? std::vector<ImageParam>{src, idx, w, bias} : std::vector<ImageParam>{src, w, bias};
-
   a.j = Var("j");
   a.r = Var("r");
-  Func x("x");
-  Var kk("kk"), rr("rr");
-  // Indices come from the runtime, which has validated them; the clamp only
-  // tells bounds inference which rows of `a` can be read.
-  x(kk, rr) = d.gather ? src(kk, clamp(idx(rr), 0, src.dim(1).max())) : src(kk, rr);
-  detail::define_packed_product(a.prod, w, x, d.k, 1);
+  Expr sum = 0.0f;
+  for (int term = 0; term < d.terms; ++term) {
+    const std::string sfx = term ? "2" : "";
+    const bool gather = term ? true : d.gather;
+    ImageParam src = matrix_input("a" + sfx, 2, d.k);
+    ImageParam idx = detail::index_input("idx" + sfx);
+    ImageParam w = detail::packed_weights("w" + sfx, d, 1, d.k, d.n);
+    a.inputs.push_back(src);
+    if (gather) a.inputs.push_back(idx);
+    a.inputs.push_back(w);
+    Func x("x" + sfx);
+    Var kk("kk"), rr("rr");
+    // Indices come from the runtime, which has validated them; the clamp
+    // only tells bounds inference which rows of `a` can be read.
+    x(kk, rr) = gather ? src(kk, clamp(idx(rr), 0, src.dim(1).max())) : src(kk, rr);
+    PackedProduct p;
+    detail::define_packed_product(p, w, x, d.k, 1);
+    sum += p.mm(a.j % tile, 0, a.j / tile, a.r);
+    a.prods.push_back(p);
+  }
+  ImageParam bias = detail::vector_input("bias", d.n);
+  a.inputs.push_back(bias);
   a.out = Func("out");
-  a.out(a.j, a.r) = a.prod.mm(a.j % tile, 0, a.j / tile, a.r) + bias(a.j);
+  a.out(a.j, a.r) = sum + bias(a.j);
   detail::fix_output_width(a.out, d.n);
+  return a;
+}
+
+ReductionAlgorithm gemm_wgrad(const KernelDesc &d) {
+  // dw(k, n) = sum over rows of dy(n, r) * a(k, src(r)): the weight gradient
+  // of every step at once. Reads past the tile edges are clamped; the
+  // output never stores them.
+  ReductionAlgorithm a;
+  ImageParam dy = matrix_input("dy", 2, d.n);
+  ImageParam src = matrix_input("a", 2, d.k);
+  ImageParam idx = detail::index_input("idx");
+  a.inputs = {dy, src};
+  if (d.gather) a.inputs.push_back(idx);
+  a.x = Var("k");
+  a.y = Var("n");
+  a.rows = RDom(0, dy.dim(1).extent(), "rows");
+  Expr row = d.gather ? clamp(idx(a.rows), 0, src.dim(1).max()) : a.rows;
+  Expr kk = min(a.x, static_cast<int>(d.k) - 1), nn = min(a.y, static_cast<int>(d.n) - 1);
+  a.acc = Func("acc");
+  a.acc(a.x, a.y) = 0.0f;
+  a.acc(a.x, a.y) += dy(nn, a.rows) * src(kk, row);
+  a.out = Func("dw");
+  a.out(a.x, a.y) = a.acc(a.x, a.y);
+  detail::fix_output_width(a.out, d.k);
+  return a;
+}
+
+ReductionAlgorithm colsum(const KernelDesc &d) {
+  ReductionAlgorithm a;
+  ImageParam dy = matrix_input("dy", 2, d.n);
+  a.inputs = {dy};
+  a.x = Var("n");
+  a.rows = RDom(0, dy.dim(1).extent(), "rows");
+  a.acc = Func("acc");
+  a.acc(a.x) = 0.0f;
+  a.acc(a.x) += dy(a.x, a.rows);
+  a.out = Func("db");
+  a.out(a.x) = a.acc(a.x);
+  a.out.output_buffer().dim(0).set_bounds(0, static_cast<int>(d.n)).set_stride(1);
+  return a;
+}
+
+ReductionAlgorithm scatter_rows(const KernelDesc &d) {
+  // The embedding gradient: out(:, v) sums dx(:, r) over rows whose token is v.
+  ReductionAlgorithm a;
+  ImageParam dx = matrix_input("dx", 2, d.n);
+  ImageParam idx = detail::index_input("idx");
+  a.inputs = {dx, idx};
+  a.x = Var("d");
+  a.y = Var("v");
+  a.rows = RDom(0, dx.dim(1).extent(), "rows");
+  a.scatter = true;
+  a.acc = Func("acc");
+  a.acc(a.x, a.y) = 0.0f;
+  a.acc(a.x, clamp(idx(a.rows), 0, static_cast<int>(d.k) - 1)) += dx(a.x, a.rows);
+  a.out = Func("out");
+  a.out(a.x, a.y) = a.acc(a.x, a.y);
+  detail::fix_output_width(a.out, d.n);
+  a.out.output_buffer().dim(1).set_bounds(0, static_cast<int>(d.k));
   return a;
 }
 

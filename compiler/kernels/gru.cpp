@@ -71,3 +71,90 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
 }
 
 }  // namespace rnnc::kernels
+
+namespace rnnc::kernels {
+
+using namespace Halide;
+using detail::matrix_input;
+
+CellAlgorithm gru_step_bwd(const KernelDesc &d) {
+  // dh = dout + dh_next;  da_n = dh ⊙ (1-z) ⊙ (1-n^2);  da_z = dh ⊙ (h_prev - n) ⊙ z(1-z)
+  // Linear before reset (hn = W_hn h + b_hn saved):
+  //   da_r = da_n ⊙ hn ⊙ r(1-r); input side [da_r, da_z, da_n], hidden side
+  //   [da_r, da_z, da_n ⊙ r]; dh_prev = dh ⊙ z + W_hh^T (hidden side).
+  // ONNX form (n reads W_hn (r ⊙ h)):
+  //   drh = W_hn^T da_n; da_r = drh ⊙ h_prev ⊙ r(1-r); both sides [da_r, da_z, da_n];
+  //   dh_prev = dh ⊙ z + drh ⊙ r + W_hr^T da_r + W_hz^T da_z; rh = r ⊙ h_prev (for dW_hn).
+  CellAlgorithm a;
+  const int tile = d.sched.tile;
+  const int h = static_cast<int>(d.h);
+  ImageParam dout = matrix_input("dout", 2, h), dh_next = matrix_input("dh_next", 2, h),
+             h_prev = matrix_input("h_prev", 2, h), gr = matrix_input("gate_r", 2, h),
+             gz = matrix_input("gate_z", 2, h), gn = matrix_input("gate_n", 2, h), hn = matrix_input("hn", 2, h);
+  ImageParam wt = detail::packed_weights("wt", d, 1, 3 * h, h);
+  a.backward = true;
+  a.gates = 3;
+  a.gate_width = h;
+  a.j = Var("n");
+  a.r = Var("r");
+  a.k = Var("k");
+  const Var &r = a.r;
+  auto dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
+  auto dan = [&](Expr j, Expr row) {
+    Expr n = gn(j, row);
+    return (dout(j, row) + dh_next(j, row)) * (1.0f - gz(j, row)) * (1.0f - n * n);
+  };
+  auto daz = [&](Expr j) {
+    Expr z = gz(j, r);
+    return dh(j) * (h_prev(j, r) - gn(j, r)) * z * (1.0f - z);
+  };
+  Expr j = a.j % h, gate = a.j / h;
+  a.dh_prev = Func("dh_prev");
+
+  if (d.linear_before_reset) {
+    a.inputs = {dout, dh_next, h_prev, gr, gz, gn, hn, wt};
+    Expr rg = gr(j, r);
+    Expr dar = dan(j, r) * hn(j, r) * rg * (1.0f - rg);
+    a.out = Func("dxp");
+    a.out(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), dan(j, r));
+    detail::fix_output_width(a.out, 3 * h);
+    Func dhp("dhp");
+    dhp(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), dan(j, r) * rg);
+    detail::fix_output_width(dhp, 3 * h);
+    detail::define_packed_product(a.prod, wt, dhp, 3 * h, 1);
+    a.dh_prev(a.k, r) = dh(a.k) * gz(a.k, r) + a.prod.mm(a.k % tile, 0, a.k / tile, r);
+    detail::fix_output_width(a.dh_prev, h);
+    a.more_outputs = {dhp, a.dh_prev};
+    a.gate_outputs = {dhp};
+    return a;
+  }
+
+  a.inputs = {dout, dh_next, h_prev, gr, gz, gn, wt};
+  a.has_pre = true;
+  a.pj = Var("pj");
+  a.pg = Var("pg");
+  a.pr = Var("pr");
+  a.pre = Func("da_n");
+  a.pre(a.pj, a.pr) = dan(a.pj, a.pr);
+  Func dan_at("da_n_at");  // indexed by the gate-major column n = 2h + j
+  Var nn("nn"), rr("rr");
+  dan_at(nn, rr) = a.pre(nn - 2 * h, rr);
+  detail::define_packed_product(a.pre_prod, wt, dan_at, h, 1, 0, 2 * h);
+  auto drh = [&](Expr k) { return a.pre_prod.mm(k % tile, 0, k / tile, r); };
+  Expr rg = gr(j, r);
+  Expr dar = drh(j) * h_prev(j, r) * rg * (1.0f - rg);
+  a.out = Func("da");
+  a.out(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), a.pre(j, r));
+  detail::fix_output_width(a.out, 3 * h);
+  detail::define_packed_product(a.prod, wt, a.out, 2 * h, 1);
+  a.dh_prev(a.k, r) = dh(a.k) * gz(a.k, r) + drh(a.k) * gr(a.k, r) + a.prod.mm(a.k % tile, 0, a.k / tile, r);
+  detail::fix_output_width(a.dh_prev, h);
+  a.rh = Func("rh");
+  a.rh(a.k, r) = gr(a.k, r) * h_prev(a.k, r);
+  detail::fix_output_width(a.rh, h);
+  a.more_outputs = {a.dh_prev, a.rh};
+  a.unit_outputs = {a.rh};
+  return a;
+}
+
+}  // namespace rnnc::kernels

@@ -12,13 +12,31 @@
 namespace rnnc::kernels {
 
 enum class Family {
-  kPackWeights,   // W [g*h, k] -> tiles (ji, g, k, jo) of `tile` hidden units
-  kGemmFwd,       // out[r, n] = sum_k a[idx(r), k] w[n, k] + bias[n]
+  // Forward (inference and training)
+  kPackWeights,   // W [g*h, k] -> tiles (ji, g, k, jo) of `tile` units; transposed: W [k, h]
+  kGemmFwd,       // out[r, n] = sum_k a[idx(r), k] w[n, k] (+ a second such term) + bias[n]
   kRnnStepFwd,    // one vanilla-RNN step (tanh or relu)
   kLstmStepFwd,   // one LSTM step
   kGruStepFwd,    // one GRU step (linear before reset, or the ONNX form)
   kReadoutLast,   // per sequence: the state after its last step (both directions)
   kReadoutMean,   // per sequence: mean of its outputs over its own steps
+  kDropout,       // out = x * keep(seed, site, element) / (1 - p), counter-based
+  // Backward
+  kGemmWgrad,     // dw[n, k] = sum_r dy[r, n] a[idx(r), k]
+  kColSum,        // db[n] = sum_r dy[r, n]
+  kScatterRows,   // out[v, :] = sum of dx[r, :] over the rows r with idx(r) = v (embedding gradient)
+  kRnnStepBwd,    // gate gradients and dh_{t-1} of one step
+  kLstmStepBwd,   // gate gradients, dh_{t-1} and dc_{t-1}
+  kGruStepBwd,    // gate gradients (input and hidden side) and dh_{t-1}
+  kReadoutLastBwd,
+  kReadoutMeanBwd,
+  // Losses
+  kSoftmaxXent,   // per-row cross-entropy and its gradient
+  kMseLoss,       // per-row squared error and its gradient
+  // Optimizer
+  kSumSquares,    // sum of squares of a gradient (for norms and clipping)
+  kAdamUpdate,
+  kSgdUpdate,
 };
 
 const char *to_string(Family f);
@@ -30,6 +48,8 @@ struct KernelDesc {
   //   kGemmFwd: k inputs, n outputs.
   //   step kernels: h hidden units (g gates).
   //   readouts: h width per direction, dirs directions.
+  //   kGemmWgrad: k inputs, n outputs. kColSum, kDropout, losses: n columns.
+  //   kScatterRows: n columns, k rows of the output (the vocabulary).
   int64_t k = 0;
   int64_t n = 0;
   int64_t h = 0;
@@ -38,7 +58,9 @@ struct KernelDesc {
   bool gather = false;  // kGemmFwd: rows of `a` are picked through an index array
   bool train = false;   // step kernels: also write the activations backward needs
   bool relu = false;    // kRnnStepFwd
-  bool linear_before_reset = true;  // kGruStepFwd
+  bool linear_before_reset = true;  // GRU steps
+  bool transpose = false;  // kPackWeights: pack W^T (units are W's columns)
+  int terms = 1;           // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)
 
   // A unique, readable name, also the generated function's suffix,

@@ -44,3 +44,57 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
 }
 
 }  // namespace rnnc::kernels
+
+namespace rnnc::kernels {
+
+using namespace Halide;
+using detail::matrix_input;
+
+CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
+  // dh = dout + dh_next;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh(c)^2)
+  // da_i = dc ⊙ g ⊙ i(1-i), da_f = dc ⊙ c_prev ⊙ f(1-f), da_g = dc ⊙ i ⊙ (1-g^2),
+  // da_o = dh ⊙ tanh(c) ⊙ o(1-o);  dc_prev = dc ⊙ f;  dh_prev = W_hh^T da.
+  CellAlgorithm a;
+  const int tile = d.sched.tile;
+  const int h = static_cast<int>(d.h);
+  ImageParam dout = matrix_input("dout", 2, h), dh_next = matrix_input("dh_next", 2, h),
+             dc_next = matrix_input("dc_next", 2, h), gi = matrix_input("gate_i", 2, h),
+             gf = matrix_input("gate_f", 2, h), gg = matrix_input("gate_g", 2, h), go = matrix_input("gate_o", 2, h),
+             c = matrix_input("c", 2, h), c_prev = matrix_input("c_prev", 2, h);
+  ImageParam wt = detail::packed_weights("wt", d, 1, 4 * h, h);
+  a.inputs = {dout, dh_next, dc_next, gi, gf, gg, go, c, c_prev, wt};
+  a.backward = true;
+  a.gates = 4;
+  a.gate_width = h;
+  a.j = Var("n");
+  a.r = Var("r");
+  a.k = Var("k");
+  const Var &r = a.r;
+
+  auto dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
+  auto dc = [&](Expr j) {
+    Expr tc = tanh_f32(c(j, r));
+    return dc_next(j, r) + dh(j) * go(j, r) * (1.0f - tc * tc);
+  };
+  Expr j = a.j % h, gate = a.j / h;
+  Expr i = gi(j, r), f = gf(j, r), g = gg(j, r), o = go(j, r), tc = tanh_f32(c(j, r));
+  Expr dcj = dc(j);
+  a.out = Func("da");
+  a.out(a.j, r) = select(gate == 0, dcj * g * i * (1.0f - i),  //
+                         gate == 1, dcj * c_prev(j, r) * f * (1.0f - f),
+                         gate == 2, dcj * i * (1.0f - g * g),  //
+                         dh(j) * tc * o * (1.0f - o));
+  detail::fix_output_width(a.out, 4 * h);
+  detail::define_packed_product(a.prod, wt, a.out, 4 * h, 1);
+  a.dh_prev = Func("dh_prev");
+  a.dh_prev(a.k, r) = a.prod.mm(a.k % tile, 0, a.k / tile, r);
+  detail::fix_output_width(a.dh_prev, h);
+  Func dc_prev("dc_prev");
+  dc_prev(a.k, r) = dc(a.k) * gf(a.k, r);
+  detail::fix_output_width(dc_prev, h);
+  a.more_outputs = {a.dh_prev, dc_prev};
+  a.unit_outputs = {dc_prev};
+  return a;
+}
+
+}  // namespace rnnc::kernels

@@ -31,3 +31,40 @@ CellAlgorithm rnn_step_fwd(const KernelDesc &d) {
 }
 
 }  // namespace rnnc::kernels
+
+namespace rnnc::kernels {
+
+using namespace Halide;
+using detail::matrix_input;
+
+CellAlgorithm rnn_step_bwd(const KernelDesc &d) {
+  // dh = dout + dh_next; da = dh * act'(pre); dh_prev = W_hh^T da.
+  // act' comes from the saved output: 1 - h^2 (tanh) or [h > 0] (relu).
+  CellAlgorithm a;
+  const int tile = d.sched.tile;
+  const int h = static_cast<int>(d.h);
+  ImageParam dout = matrix_input("dout", 2, h);
+  ImageParam dh_next = matrix_input("dh_next", 2, h);
+  ImageParam hcur = matrix_input("h", 2, h);
+  ImageParam wt = detail::packed_weights("wt", d, 1, h, h);
+  a.inputs = {dout, dh_next, hcur, wt};
+  a.backward = true;
+  a.gates = 1;
+  a.gate_width = h;
+  a.j = Var("n");
+  a.r = Var("r");
+  a.k = Var("k");
+  Expr dh = dout(a.j, a.r) + dh_next(a.j, a.r);
+  Expr hv = hcur(a.j, a.r);
+  a.out = Func("da");
+  a.out(a.j, a.r) = d.relu ? select(hv > 0.0f, dh, 0.0f) : dh * (1.0f - hv * hv);
+  detail::fix_output_width(a.out, h);
+  detail::define_packed_product(a.prod, wt, a.out, h, 1);
+  a.dh_prev = Func("dh_prev");
+  a.dh_prev(a.k, a.r) = a.prod.mm(a.k % tile, 0, a.k / tile, a.r);
+  detail::fix_output_width(a.dh_prev, h);
+  a.more_outputs = {a.dh_prev};
+  return a;
+}
+
+}  // namespace rnnc::kernels

@@ -43,8 +43,8 @@ void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, 
 // L2 while every row passes by, rows split across threads (large products).
 // Specialised on the runtime row count: threads above the parallel
 // threshold, row tiles when there are enough rows, one row at a time below.
-void tile_rows_and_units(Func &out, const Var &j, const Var &r, kernels::PackedProduct &p, const ScheduleParams &s,
-                         int64_t units, int block_tiles) {
+void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kernels::PackedProduct> prods,
+                         const ScheduleParams &s, int64_t units, int block_tiles) {
   Var jo("jo_t"), ji("ji_t"), ro("ro_t"), ri("ri_t"), jb("jb_t"), jt("jt_t");
   Expr rows = out.output_buffers()[0].dim(1).extent();
   const int64_t unit_tiles = ceil_div(units, s.tile);
@@ -71,7 +71,7 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, kernels::PackedP
   if (s.row_tile > 1 && !(can_parallel && parallel_from == s.row_tile))
     apply(out.specialize(rows >= s.row_tile), s.row_tile, false);
   apply(out, 1, false);
-  product_at(p, out, blocked ? jt : ro, s);
+  for (kernels::PackedProduct &p : prods) product_at(p, out, blocked ? jt : ro, s);
 }
 
 }  // namespace
@@ -99,13 +99,50 @@ ScheduleParams default_cpu_params(const KernelDesc &d, const Target &target) {
       s.parallel_rows = parallel_rows(2 * d.g * d.h * d.h);
       break;
     }
+    case Family::kRnnStepBwd:
+    case Family::kLstmStepBwd:
+    case Family::kGruStepBwd: {
+      // dh_prev = W^T da: units are the h inputs of W, reduced over g*h.
+      s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
+      s.vector = s.tile;
+      s.row_tile = std::max(1, std::min(8, accumulator_budget(nv)));
+      s.parallel_rows = parallel_rows(2 * d.g * d.h * d.h);
+      break;
+    }
+    case Family::kGemmWgrad: {
+      s.tile = d.k >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.k, nv), 4);
+      s.vector = std::min(nv, s.tile);
+      s.row_tile = 4;  // output rows (n) per register tile
+      s.parallel_rows = 1;
+      break;
+    }
     case Family::kReadoutLast:
     case Family::kReadoutMean:
+    case Family::kReadoutLastBwd:
+    case Family::kReadoutMeanBwd:
     case Family::kPackWeights:
       s.tile = pow2_at_least(std::min<int64_t>(d.h * d.dirs, nv), 4);
       s.vector = s.tile;
       s.row_tile = 1;
       s.parallel_rows = 0;
+      break;
+    case Family::kDropout:
+    case Family::kColSum:
+    case Family::kScatterRows:
+    case Family::kSoftmaxXent:
+    case Family::kMseLoss:
+      s.tile = pow2_at_least(std::min<int64_t>(d.n, nv), 4);
+      s.vector = s.tile;
+      s.row_tile = 1;
+      s.parallel_rows = 0;
+      break;
+    case Family::kSumSquares:
+    case Family::kAdamUpdate:
+    case Family::kSgdUpdate:
+      s.tile = nv;
+      s.vector = nv;
+      s.row_tile = 1;
+      s.parallel_rows = 1 << 16;  // elements
       break;
   }
   return s;
@@ -118,37 +155,131 @@ void schedule_cpu(kernels::PackAlgorithm &a, const KernelDesc &d) {
 
 void schedule_cpu(kernels::GemmAlgorithm &a, const KernelDesc &d) {
   // Blocks of weights sized to stay in a 256 KiB L2 share.
-  const int block_tiles = static_cast<int>(std::max<int64_t>(1, (256 << 10) / (4 * d.k * d.sched.tile)));
-  tile_rows_and_units(a.out, a.j, a.r, a.prod, d.sched, d.n, block_tiles);
+  const int64_t panel = 4 * d.k * d.sched.tile * d.terms;
+  const int block_tiles = static_cast<int>(std::max<int64_t>(1, (256 << 10) / panel));
+  tile_rows_and_units(a.out, a.j, a.r, a.prods, d.sched, d.n, block_tiles);
 }
+
+namespace {
+
+// Vectorises an elementwise output f(x, ...) over x.
+void vectorize_first(Func f, int vector, int64_t width) {
+  f.vectorize(f.args()[0], vector, width % vector ? TailStrategy::GuardWithIf : TailStrategy::Auto);
+}
+
+// Gate-major gradients a(n, r) with n = gate * width + j: one loop per gate,
+// so that n / width and n % width fold to constants and j.
+void schedule_gate_major(Func f, const Var &n, int width, int vector) {
+  Var gate("gate"), j("j");
+  f.split(n, gate, j, width, TailStrategy::Auto)
+      .unroll(gate)
+      .vectorize(j, vector, width % vector ? TailStrategy::GuardWithIf : TailStrategy::Auto);
+}
+
+}  // namespace
 
 void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   const ScheduleParams &s = d.sched;
-  if (a.has_pre) {
-    // r and z of every unit are needed before the second product.
-    Var pjo("pjo"), pji("pji"), pro("pro"), pri("pri");
-    a.pre.compute_root()
-        .split(a.pj, pjo, pji, s.tile, d.h % s.tile ? TailStrategy::GuardWithIf : TailStrategy::Auto)
-        .reorder(pji, a.pg, a.pr, pjo)
-        .vectorize(pji, s.vector)
-        .unroll(a.pg);
-    a.pre_prod.mm.compute_at(a.pre, a.pr).bound(a.pre_prod.ji, 0, s.tile).vectorize(a.pre_prod.ji, s.vector);
-    a.pre_prod.mm.update()
-        .reorder(a.pre_prod.ji, a.pre_prod.g, a.pre_prod.r, a.pre_prod.k.x)
-        .vectorize(a.pre_prod.ji, s.vector)
-        .unroll(a.pre_prod.g);
-    a.rh.compute_root().vectorize(a.rh.args()[0], s.vector, TailStrategy::GuardWithIf);
+  if (!a.backward) {
+    if (a.has_pre) {
+      // r and z of every unit are needed before the second product.
+      Var pjo("pjo"), pji("pji");
+      a.pre.compute_root()
+          .split(a.pj, pjo, pji, s.tile, d.h % s.tile ? TailStrategy::GuardWithIf : TailStrategy::Auto)
+          .reorder(pji, a.pg, a.pr, pjo)
+          .vectorize(pji, s.vector)
+          .unroll(a.pg);
+      a.pre_prod.mm.compute_at(a.pre, a.pr).bound(a.pre_prod.ji, 0, s.tile).vectorize(a.pre_prod.ji, s.vector);
+      a.pre_prod.mm.update()
+          .reorder(a.pre_prod.ji, a.pre_prod.g, a.pre_prod.r, a.pre_prod.k.x)
+          .vectorize(a.pre_prod.ji, s.vector)
+          .unroll(a.pre_prod.g);
+      a.rh.compute_root().vectorize(a.rh.args()[0], s.vector, TailStrategy::GuardWithIf);
+    }
+    tile_rows_and_units(a.out, a.j, a.r, {a.prod}, s, d.h, 0);
+    return;
   }
-  tile_rows_and_units(a.out, a.j, a.r, a.prod, s, d.h, 0);
+  // Backward: gate gradients first (elementwise, all units), then the
+  // product with W^T that gives dh_prev, tiled like a forward step.
+  schedule_gate_major(a.out, a.j, a.gate_width, s.vector);
+  for (Func f : a.gate_outputs) schedule_gate_major(f, f.args()[0], a.gate_width, s.vector);
+  for (Func f : a.unit_outputs) vectorize_first(f, s.vector, d.h);
+  if (a.has_pre) {
+    vectorize_first(a.pre.compute_root(), s.vector, d.h);
+    a.pre_prod.mm.compute_root().vectorize(a.pre_prod.ji, s.vector);
+    a.pre_prod.mm.update().reorder(a.pre_prod.ji, a.pre_prod.r, a.pre_prod.k.x).vectorize(a.pre_prod.ji, s.vector);
+  }
+  tile_rows_and_units(a.dh_prev, a.k, a.r, {a.prod}, s, d.h, 0);
 }
 
-void schedule_cpu(kernels::ReadoutAlgorithm &a, const KernelDesc &d) {
-  const TailStrategy tail = (d.h * d.dirs) % d.sched.vector ? TailStrategy::GuardWithIf : TailStrategy::Auto;
-  a.out.vectorize(a.d, d.sched.vector, tail);
-  if (a.sum.defined()) {
-    a.sum.compute_at(a.out, a.s).vectorize(a.sum.args()[0], d.sched.vector, tail);
-    a.sum.update().vectorize(a.sum.args()[0], d.sched.vector, tail);
+void schedule_cpu(kernels::RowwiseAlgorithm &a, const KernelDesc &d) {
+  // Width of `out` (and of the other outputs).
+  int64_t width = d.h * d.dirs;
+  if (d.family == Family::kSoftmaxXent || d.family == Family::kMseLoss || d.family == Family::kDropout) width = d.n;
+  if (d.family == Family::kReadoutLastBwd || d.family == Family::kReadoutMeanBwd) width = d.h;
+  const int v = d.sched.vector;
+  if (d.family == Family::kSoftmaxXent || d.family == Family::kMseLoss) {
+    // Per-row reductions feed both outputs (the loss and its gradient).
+    if (a.sum.defined()) a.sum.compute_root();
+    if (a.acc_stage.defined()) a.acc_stage.compute_root();
+    for (Func f : a.more_outputs) vectorize_first(f, v, width);
+    return;
   }
+  vectorize_first(a.out, v, width);
+  for (Func f : a.more_outputs) vectorize_first(f, v, width);
+  if (a.sum.defined()) {
+    const TailStrategy tail = width % v ? TailStrategy::GuardWithIf : TailStrategy::Auto;
+    a.sum.compute_at(a.out, a.s).vectorize(a.sum.args()[0], v, tail);
+    a.sum.update().vectorize(a.sum.args()[0], v, tail);
+  }
+}
+
+void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
+  const ScheduleParams &s = d.sched;
+  switch (d.family) {
+    case Family::kGemmWgrad: {
+      // Register tiles of `tile` inputs x row_tile outputs accumulate over
+      // all rows; threads split the outputs (deterministic: no row split).
+      Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+      a.out.tile(a.x, a.y, xo, yo, xi, yi, s.tile, s.row_tile, TailStrategy::GuardWithIf)
+          .vectorize(xi, s.vector)
+          .parallel(yo);
+      a.acc.compute_at(a.out, xo)
+          .bound_extent(a.x, s.tile)
+          .bound_extent(a.y, s.row_tile)
+          .vectorize(a.x, s.vector)
+          .unroll(a.x)
+          .unroll(a.y);
+      a.acc.update().reorder(a.x, a.y, a.rows.x).vectorize(a.x, s.vector).unroll(a.x).unroll(a.y);
+      break;
+    }
+    case Family::kColSum:
+      a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      a.acc.update().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      break;
+    case Family::kScatterRows:
+      // Rows land at data-dependent outputs: serial over rows, vectorised
+      // over the columns.
+      a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      a.acc.update().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      break;
+    default:  // sum of squares: a serial scalar reduction
+      a.acc.compute_root();
+      break;
+  }
+}
+
+void schedule_cpu(kernels::ElementwiseAlgorithm &a, const KernelDesc &d) {
+  // The runtime writes the results to fresh arrays (never in place: a
+  // Tuple's elements may be stored before the next one is computed).
+  const ScheduleParams &s = d.sched;
+  Expr n = a.out.output_buffers()[0].dim(0).extent();
+  Var io("io"), ii("ii");
+  a.out.specialize(n >= s.parallel_rows)
+      .split(a.i, io, ii, s.parallel_rows / 4, TailStrategy::GuardWithIf)
+      .parallel(io)
+      .vectorize(ii, s.vector, TailStrategy::GuardWithIf);
+  a.out.vectorize(a.i, s.vector, TailStrategy::GuardWithIf);
 }
 
 }  // namespace rnnc::schedules

@@ -12,6 +12,8 @@ ScheduleParams default_cpu_params(const kernels::KernelDesc &d, const Halide::Ta
 void schedule_cpu(kernels::PackAlgorithm &a, const kernels::KernelDesc &d);
 void schedule_cpu(kernels::GemmAlgorithm &a, const kernels::KernelDesc &d);
 void schedule_cpu(kernels::CellAlgorithm &a, const kernels::KernelDesc &d);
-void schedule_cpu(kernels::ReadoutAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::RowwiseAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::ReductionAlgorithm &a, const kernels::KernelDesc &d);
+void schedule_cpu(kernels::ElementwiseAlgorithm &a, const kernels::KernelDesc &d);
 
 }  // namespace rnnc::schedules

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <random>
+#include <variant>
 #include <vector>
 
 #include "Halide.h"
@@ -26,9 +27,22 @@ class JitKernel {
 
   const kernels::KernelDesc &desc() const { return desc_; }
 
-  void run(const std::vector<Halide::Buffer<>> &inputs, const std::vector<Halide::Buffer<>> &outputs) {
+  // One input: a buffer, or a float / int32 scalar, matching the kernel's signature.
+  using Input = std::variant<Halide::Buffer<>, float, int32_t>;
+
+  void run(const std::vector<Input> &inputs, const std::vector<Halide::Buffer<>> &outputs) {
     Halide::ParamMap pm;
-    for (size_t i = 0; i < inputs.size(); ++i) pm.set(built_.inputs.at(i), inputs[i]);
+    if (inputs.size() != built_.inputs.size()) throw std::logic_error("JitKernel::run: wrong number of inputs");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto &param = built_.inputs[i];
+      if (auto *ip = std::get_if<Halide::ImageParam>(&param)) {
+        pm.set(*ip, std::get<Halide::Buffer<>>(inputs[i]));
+      } else if (auto *fp = std::get_if<Halide::Param<float>>(&param)) {
+        pm.set(*fp, std::get<float>(inputs[i]));
+      } else {
+        pm.set(std::get<Halide::Param<int32_t>>(param), std::get<int32_t>(inputs[i]));
+      }
+    }
     std::vector<Halide::Buffer<>> outs = outputs;
     built_.pipeline.realize(Halide::Realization(outs), host_target(), pm);
   }
