@@ -91,7 +91,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
       steps << "    {" << s.op << ", " << s.kernel << ", " << s.direction << ", " << num_args << ", " << s.args.size()
             << ", " << c_string(s.comment) << "},\n";
       for (const plan::Arg &a : s.args) {
-        args << "    {" << a.kind << ", " << a.id << ", " << a.slice << ", " << c_float(a.fvalue) << "},\n";
+        args << "    {" << a.kind << ", " << a.id << ", " << a.slice << ", " << c_float(a.fvalue) << ", " << a.row0
+             << ", " << a.nrows << "},\n";
         ++num_args;
       }
       ++num_steps;
@@ -99,8 +100,10 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     return sl;
   };
   const rnnc_rt::StepList infer = emit_list(p.infer), train_fwd = emit_list(p.train_fwd),
-                          train_bwd = emit_list(p.train_bwd), optimizer = emit_list(p.optimizer);
-  if (num_args == 0) args << "    {0, 0, 0, 0.0f},\n";
+                          loss = emit_list(p.loss), train_bwd = emit_list(p.train_bwd),
+                          grad_norm = emit_list(p.grad_norm),
+                          update = emit_list(p.update);
+  if (num_args == 0) args << "    {0, 0, 0, 0.0f, 0, 0},\n";
   o << "const ArgDesc kArgs[] = {\n" << args.str() << "};\n\n";
   o << "const StepDesc kSteps[] = {\n" << steps.str() << "};\n\n";
 
@@ -133,8 +136,9 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "    kArgs, " << num_args << ",\n"
     << "    kSteps, " << num_steps << ",\n"
     << "    {" << infer.first << ", " << infer.count << "}, {" << train_fwd.first << ", " << train_fwd.count << "}, {"
-    << train_bwd.first << ", " << train_bwd.count << "}, {" << optimizer.first << ", " << optimizer.count << "},\n"
-    << "    " << p.output_buffer << ", -1, -1,\n"
+    << loss.first << ", " << loss.count << "}, {" << train_bwd.first << ", " << train_bwd.count << "}, {" << grad_norm.first << ", " << grad_norm.count << "}, {"
+    << update.first << ", " << update.count << "},\n"
+    << "    " << p.output_buffer << ", " << p.loss_buffer << ", " << p.grad_sq_buffer << ",\n"
     << "    kStates, " << p.states.size() << ",\n"
     << "    kLayers, " << g.nodes.size() << ",\n"
     << "    " << g.total_params() << ",\n"

@@ -29,6 +29,8 @@ struct Arg {
   int id = 0;
   rnnc_rt::SliceKind slice = rnnc_rt::kSliceAll;
   float fvalue = 0.0f;
+  int64_t row0 = 0;   // kArgParam/kArgGrad rows, kArgFlat elements: [row0, row0 + nrows)
+  int64_t nrows = 0;  // 0: all
 };
 
 struct Step {
@@ -59,8 +61,10 @@ struct Plan {
   int64_t param_floats = 0;
   std::vector<Packed> packed;
   std::vector<Buffer> buffers;
-  std::vector<Step> infer, train_fwd, train_bwd, optimizer;
+  std::vector<Step> infer, train_fwd, loss, train_bwd, grad_norm, update;
   int output_buffer = -1;
+  int loss_buffer = -1;     // training only
+  int grad_sq_buffer = -1;  // training only
   std::vector<State> states;  // PyTorch h_n order: layer-major, direction-minor
   int64_t output_width = 0;
   bool per_step_output = false;

@@ -19,7 +19,7 @@ const char *rows_name(int r) {
 
 const char *index_name(int i) {
   static const char *names[] = {"input_fwd", "input_rev", "perm",    "last_row", "row_seq",
-                                "lengths",   "step_offsets", "sort_pos", "last_of", "batch_sizes"};
+                                "lengths",   "step_offsets", "sort_pos", "last_of", "batch_sizes", "prev_row"};
   return i >= 0 && i < kIdxCount ? names[i] : "?";
 }
 
@@ -36,16 +36,29 @@ std::string arg_str(const Arg &a, const Plan &p, const ir::Graph &g) {
   std::ostringstream s;
   switch (a.kind) {
     case kArgBuffer: s << "%" << p.buffers[a.id].name << slice_name(a.slice); break;
-    case kArgParam: s << "param " << g.params[a.id].name; break;
-    case kArgGrad: s << "grad " << g.params[a.id].name; break;
+    case kArgParam:
+    case kArgGrad:
+      s << (a.kind == kArgParam ? "param " : "grad ") << g.params[a.id].name;
+      if (a.nrows) s << "[" << a.row0 << ":" << a.row0 + a.nrows << "]";
+      break;
     case kArgPacked: s << "packed " << p.packed[a.id].name; break;
     case kArgIndex: s << "index " << index_name(a.id); break;
     case kArgInput: s << "input"; break;
     case kArgZeros: s << "zeros(" << a.id << ")"; break;
     case kArgConstF: s << a.fvalue; break;
     case kArgConstI: s << a.id; break;
-    case kArgScalar: s << "scalar " << a.id; break;
-    case kArgFlat: s << "flat " << a.id; break;
+    case kArgScalar: {
+      static const char *scalars[] = {"dropout_seed", "loss_scale", "learning_rate", "bias_correction1",
+                                      "bias_correction2", "grad_scale", "step"};
+      s << "scalar " << (a.id >= 0 && a.id < kScalarCount ? scalars[a.id] : "?");
+      break;
+    }
+    case kArgFlat: {
+      static const char *flats[] = {"params", "grads", "slot1", "slot2", "params_next", "slot1_next", "slot2_next"};
+      s << "flat " << (a.id >= 0 && a.id < kFlatCount ? flats[a.id] : "?");
+      if (a.nrows) s << "[" << a.row0 << ":" << a.row0 + a.nrows << "]";
+      break;
+    }
     case kArgLabels: s << "labels"; break;
   }
   return s.str();
@@ -106,8 +119,10 @@ std::string print_plan(const Plan &p, const ir::Graph &g) {
   }
   print_steps(s, "inference", p.infer, p, g);
   print_steps(s, "training forward", p.train_fwd, p, g);
+  print_steps(s, "loss", p.loss, p, g);
   print_steps(s, "training backward", p.train_bwd, p, g);
-  print_steps(s, "optimizer", p.optimizer, p, g);
+  print_steps(s, "gradient norms", p.grad_norm, p, g);
+  print_steps(s, "optimizer update", p.update, p, g);
   s << "output: %" << p.buffers[p.output_buffer].name << (p.per_step_output ? " (per step)" : "") << "\n";
   return s.str();
 }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,13 +24,18 @@ class Verifier {
       const auto &kd = p_.kernels[pk.kernel];
       if (kd.family != kernels::Family::kPackWeights) fail("packed " + pk.name + ": not a pack kernel");
       const ir::Param &par = g_.params[pk.param];
-      if (par.shape.size() != 2 || par.shape[0] != kd.g * kd.h || par.shape[1] != kd.k)
+      // W is [g*h, k], or [k, h] when packed transposed.
+      const int64_t rows = kd.transpose ? kd.k : kd.g * kd.h, cols = kd.transpose ? kd.h : kd.k;
+      if (par.shape.size() != 2 || par.shape[0] != rows || par.shape[1] != cols)
         fail("packed " + pk.name + ": pack kernel does not match the parameter's shape");
     }
     check_list(p_.infer, "infer");
     check_list(p_.train_fwd, "train_fwd");
+    check_list(p_.loss, "loss");
     check_list(p_.train_bwd, "train_bwd");
-    check_list(p_.optimizer, "optimizer");
+    check_list(p_.grad_norm, "grad_norm");
+    check_list(p_.update, "update");
+    if (!p_.train_bwd.empty()) check_gradient_coverage();
     if (p_.output_buffer < 0 || p_.output_buffer >= static_cast<int>(p_.buffers.size())) fail("no output buffer");
     if (p_.buffers[p_.output_buffer].cols != p_.output_width) fail("output buffer width differs from the model's");
   }
@@ -59,6 +65,7 @@ class Verifier {
       case kArgPacked: return p_.packed.at(a.id).dims.at(0);
       case kArgZeros: return a.id;
       case kArgInput: return g_.input.kind == InputKind::kFeatures ? g_.input.size : -1;
+      case kArgLabels: return g_.loss == LossKind::kMse ? p_.output_width : -1;
       default: return -1;
     }
   }
@@ -70,10 +77,10 @@ class Verifier {
       case kArgGrad: return static_cast<int>(g_.params.at(a.id).shape.size());
       case kArgPacked: return static_cast<int>(p_.packed.at(a.id).dims.size());
       case kArgInput: return g_.input.kind == InputKind::kFeatures ? 2 : 1;
+      case kArgLabels: return g_.loss == LossKind::kMse ? 2 : 1;
       case kArgIndex:
       case kArgZeros:
-      case kArgFlat:
-      case kArgLabels: return 1;
+      case kArgFlat: return 1;
       default: return 0;
     }
   }
@@ -82,6 +89,7 @@ class Verifier {
     switch (a.kind) {
       case kArgIndex: return false;
       case kArgInput: return g_.input.kind == InputKind::kFeatures;
+      case kArgLabels: return g_.loss == LossKind::kMse;
       default: return true;
     }
   }
@@ -93,7 +101,18 @@ class Verifier {
     switch (a.kind) {
       case kArgBuffer: in(static_cast<int>(p_.buffers.size())); break;
       case kArgParam:
-      case kArgGrad: in(static_cast<int>(g_.params.size())); break;
+      case kArgGrad: {
+        in(static_cast<int>(g_.params.size()));
+        const int64_t rows = g_.params[a.id].shape[0];
+        if (a.row0 < 0 || a.nrows < 0 || a.row0 + a.nrows > rows || (a.nrows == 0 && a.row0 != 0))
+          fail(where + ": rows out of the tensor's range");
+        break;
+      }
+      case kArgFlat:
+        in(kFlatCount);
+        if (a.row0 < 0 || a.nrows < 0 || a.row0 + a.nrows > p_.param_floats || (a.nrows == 0 && a.row0 != 0))
+          fail(where + ": elements out of the flat array's range");
+        break;
       case kArgPacked: in(static_cast<int>(p_.packed.size())); break;
       case kArgIndex: in(kIdxCount); break;
       case kArgScalar: in(kScalarCount); break;
@@ -164,6 +183,36 @@ class Verifier {
         fail(aw + ": width " + std::to_string(width_of(a)) + ", expects " + std::to_string(want.width));
       if (want.output && a.kind != kArgBuffer && a.kind != kArgGrad && a.kind != kArgPacked && a.kind != kArgFlat)
         fail(aw + ": an output must be writable");
+      // Updates write fresh arrays and read the current ones: never in place.
+      if (a.kind == kArgFlat && want.output != (a.id >= kFlatParamsNext))
+        fail(aw + (want.output ? ": writes a current flat array" : ": reads a next flat array"));
+    }
+  }
+
+  // Every parameter's gradient is written exactly once per backward pass
+  // (a row range at a time, the ranges tiling the tensor).
+  void check_gradient_coverage() {
+    std::vector<std::vector<std::pair<int64_t, int64_t>>> written(g_.params.size());
+    for (const Step &s : p_.train_bwd) {
+      if (s.kernel < 0) continue;
+      const auto sig = kernels::signature(p_.kernels[s.kernel]);
+      for (size_t i = 0; i < s.args.size() && i < sig.size(); ++i) {
+        const Arg &a = s.args[i];
+        if (a.kind != kArgGrad) continue;
+        if (!sig[i].output) fail("step '" + s.comment + "' reads a gradient");
+        const int64_t rows = g_.params[a.id].shape[0];
+        written[a.id].push_back({a.row0, a.nrows ? a.row0 + a.nrows : rows});
+      }
+    }
+    for (size_t p = 0; p < written.size(); ++p) {
+      auto w = written[p];
+      std::sort(w.begin(), w.end());
+      int64_t next = 0;
+      for (const auto &[b, e] : w) {
+        if (b != next) fail("the gradient of " + g_.params[p].name + " is written twice or not everywhere");
+        next = e;
+      }
+      if (next != g_.params[p].shape[0]) fail("the gradient of " + g_.params[p].name + " is not written everywhere");
     }
   }
 

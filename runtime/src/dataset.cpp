@@ -93,4 +93,49 @@ Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const s
   return ds;
 }
 
+Labels load_labels(const ModelDesc &d, const std::string &path, const Dataset &ds) {
+  NpyArray a = read_npy(path);
+  Labels l;
+  const bool per_step = d.per_step_output != 0;
+  const int64_t w = d.output_width;
+  const std::string dtype = a.dtype == DType::kOther ? a.descr : dtype_name(a.dtype);
+  std::vector<int64_t> want = {ds.n};
+  if (per_step) want.push_back(ds.t);
+  if (d.loss == kLossCrossEntropy) {
+    if (a.dtype != DType::kI32 && a.dtype != DType::kI64)
+      throw RtError(path + ": dtype " + dtype + "; cross-entropy labels are class ids, int32 or int64 " +
+                    shape_str(want));
+    if (a.shape != want)
+      throw RtError(path + ": shape " + shape_str(a.shape) + "; expected " + shape_str(want) +
+                    (per_step ? " (a class id per sequence and step)" : " (a class id per sequence)"));
+    l.classes.assign(a.numel(), 0);
+    for (int64_t i = 0; i < ds.n; ++i) {
+      const int64_t steps = per_step ? ds.lengths[i] : 1;
+      for (int64_t s = 0; s < steps; ++s) {
+        const int64_t k = per_step ? i * ds.t + s : i;
+        const int64_t v = a.dtype == DType::kI32 ? a.as<int32_t>()[k] : a.as<int64_t>()[k];
+        if (v < 0 || v >= w)
+          throw RtError(path + ": class id " + std::to_string(v) + " of sequence " + std::to_string(i) +
+                        (per_step ? " at position " + std::to_string(s) : std::string()) + " is outside [0, " +
+                        std::to_string(w) + ")");
+        l.classes[k] = static_cast<int32_t>(v);
+      }
+    }
+    return l;
+  }
+  if (d.loss != kLossMse) throw RtError("model " + std::string(d.name) + " has no loss ([loss] kind = \"none\")");
+  if (a.dtype != DType::kF32 && a.dtype != DType::kF64)
+    throw RtError(path + ": dtype " + dtype + "; MSE targets are float32 or float64");
+  std::vector<int64_t> full = want;
+  full.push_back(w);
+  if (a.shape != full && !(w == 1 && a.shape == want))
+    throw RtError(path + ": shape " + shape_str(a.shape) + "; expected " + shape_str(full) +
+                  (w == 1 ? " or " + shape_str(want) : std::string()));
+  const int64_t count = a.numel();
+  l.targets.resize(count);
+  for (int64_t k = 0; k < count; ++k)
+    l.targets[k] = a.dtype == DType::kF32 ? a.as<float>()[k] : static_cast<float>(a.as<double>()[k]);
+  return l;
+}
+
 }  // namespace rnnc_rt

@@ -22,6 +22,20 @@ struct Dataset {
   const void *inputs_of(const ModelDesc &d, int64_t i) const;
 };
 
+// Labels of a dataset, in input order: cross-entropy class ids ([n] or,
+// for per-step outputs, [n, t]) or MSE targets ([n, width] or [n, t, width]).
+struct Labels {
+  std::vector<int32_t> classes;
+  std::vector<float> targets;
+};
+
+// Reads labels for `ds`: class ids as int32/int64 ([N], or [N, T] for
+// readout "all"), targets as float32/float64 ([N, out] or [N, T, out];
+// [N] / [N, T] when out = 1). Values at padded positions are ignored and
+// not validated. Throws RtError naming the file for a wrong dtype or shape
+// or a class id outside [0, out).
+Labels load_labels(const ModelDesc &d, const std::string &path, const Dataset &ds);
+
 // Reads inputs ([N, T] int32/int64 ids, or [N, T, I] float32/float64
 // features; [N, T] when I = 1) and optional lengths ([N] int32/int64;
 // empty path = all T). Throws RtError naming the file for a wrong dtype or

@@ -132,13 +132,40 @@ class Call {
         dims[1].stride = static_cast<int32_t>(r.stride);
         break;
       }
-      case kArgParam: {
+      case kArgParam:
+      case kArgGrad: {
+        // A tensor, or rows [row0, row0 + nrows) of it, in Halide order.
         const ParamDesc &p = d.params[a.id];
+        float *base = a.kind == kArgParam ? m_.params.data() : m_.train.grads.data();
+        if (!base) throw RtError(std::string("step '") + s_.comment + "' needs gradients that are not allocated");
         int64_t ext[4];
         for (int k = 0; k < p.ndim; ++k) ext[k] = p.shape[p.ndim - 1 - k];
-        set_buffer(hb, dims, m_.params.data() + p.offset, halide_type_float, p.ndim, ext);
+        int64_t row_floats = 1;
+        for (int k = 1; k < p.ndim; ++k) row_floats *= p.shape[k];
+        if (a.nrows > 0) ext[p.ndim - 1] = a.nrows;
+        set_buffer(hb, dims, base + p.offset + a.row0 * row_floats, halide_type_float, p.ndim, ext);
         break;
       }
+      case kArgFlat: {
+        float *base = flat_array(a.id);
+        const int64_t ext[1] = {a.nrows > 0 ? a.nrows : d.num_param_floats};
+        set_buffer(hb, dims, base + a.row0, halide_type_float, 1, ext);
+        break;
+      }
+      case kArgLabels: {
+        if (d.loss == kLossCrossEntropy) {
+          const int64_t ext[1] = {in_.label_rows};
+          set_buffer(hb, dims, const_cast<int32_t *>(in_.class_labels), halide_type_int, 1, ext);
+        } else {
+          const int64_t ext[2] = {d.output_width, in_.label_rows};
+          set_buffer(hb, dims, const_cast<float *>(in_.targets), halide_type_float, 2, ext);
+        }
+        break;
+      }
+      case kArgScalar:
+        fscalar_[i] = in_.scalars[a.id];  // int scalars travel as their bits
+        argv_[i + 1] = &fscalar_[i];
+        break;
       case kArgPacked: {
         const PackedDesc &p = d.packed[a.id];
         set_buffer(hb, dims, m_.packed[a.id].data(), halide_type_float, p.ndim, p.dims);
@@ -175,6 +202,20 @@ class Call {
         break;
       default:
         throw RtError(std::string("step '") + s_.comment + "' has an argument of an unsupported kind");
+    }
+  }
+
+  float *flat_array(int32_t id) {
+    TrainState &t = m_.train;
+    switch (id) {
+      case kFlatParams: return m_.params.data();
+      case kFlatGrads: return t.grads.data();
+      case kFlatSlot1: return t.slot1.data();
+      case kFlatSlot2: return t.slot2.data();
+      case kFlatParamsNext: return t.next_params.data();
+      case kFlatSlot1Next: return t.next_slot1.data();
+      case kFlatSlot2Next: return t.next_slot2.data();
+      default: throw RtError(std::string("step '") + s_.comment + "' names an unknown flat array");
     }
   }
 

@@ -53,7 +53,8 @@ Geometry make_geometry(const int32_t *lengths, int64_t n, int64_t t, const int32
 
   const int64_t R = g.rows;
   auto &in_fwd = g.index[kIdxInputFwd], &in_rev = g.index[kIdxInputRev], &perm = g.index[kIdxPerm];
-  auto &row_seq = g.index[kIdxRowSeq], &last_of = g.index[kIdxLastOf];
+  auto &row_seq = g.index[kIdxRowSeq], &last_of = g.index[kIdxLastOf], &prev_row = g.index[kIdxPrevRow];
+  prev_row.resize(R);
   in_fwd.resize(R);
   in_rev.resize(R);
   perm.resize(R);
@@ -69,6 +70,7 @@ Geometry make_geometry(const int32_t *lengths, int64_t n, int64_t t, const int32
       in_rev[r] = tokens ? tokens[seq * t + back] : static_cast<int32_t>(seq * t + back);
       perm[r] = static_cast<int32_t>(g.offsets[back] + p);
       row_seq[r] = seq;
+      prev_row[r] = static_cast<int32_t>(s == 0 ? p : n + g.offsets[s - 1] + p);
       if (s == len - 1) last_of[r] = seq;
     }
   auto &last_row = g.index[kIdxLastRow];

@@ -109,6 +109,12 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
     if (desc->args[i].kind == kArgZeros) zeros = std::max<int64_t>(zeros, desc->args[i].id);
   m->zeros.assign(static_cast<size_t>(zeros), 0.0f);
   m->used_infer = used_buffers(*desc, desc->infer);
+  m->used_train = m->used_infer;
+  for (StepList l : {desc->train_fwd, desc->loss_steps, desc->train_bwd, desc->grad_norm}) {
+    const std::vector<char> u = used_buffers(*desc, l);
+    for (size_t i = 0; i < u.size(); ++i) m->used_train[i] |= u[i];
+  }
+  if (desc->grad_sq_buffer >= 0) m->used_train[desc->grad_sq_buffer] = 1;
   return m;
 }
 
@@ -123,6 +129,26 @@ int64_t state_size(const ModelDesc &d, int64_t n, bool cell_state) {
   return total;
 }
 
+void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, bool train,
+                   const float *h0, const float *c0) {
+  const ModelDesc &d = *m.desc;
+  m.geo = make_geometry(lengths, n, t, in.tokens, d.vocab);
+  allocate(m, train ? m.used_train : m.used_infer);
+  set_initial_states(m, h0, c0);
+}
+
+OutputView output_view(const Model &m) {
+  const ModelDesc &d = *m.desc;
+  const BufferDesc &ob = d.buffers[d.output_buffer];
+  const int32_t base_id = ob.parent >= 0 ? ob.parent : d.output_buffer;
+  const BufferDesc &base = d.buffers[base_id];
+  OutputView v;
+  v.data = m.ws.storage[base_id].data() + (ob.skip_state_rows ? m.geo.n * base.cols : 0) + ob.col_offset;
+  v.stride = base.cols;
+  v.rows = d.per_step_output ? m.geo.rows : m.geo.n;
+  return v;
+}
+
 void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
              const float *c0, float *outputs, float *h_n, float *c_n) {
   const ModelDesc &d = *m.desc;
@@ -134,16 +160,12 @@ void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, in
   } else {
     in.features = static_cast<const float *>(inputs);
   }
-  m.geo = make_geometry(lengths, n, t, in.tokens, d.vocab);
-  allocate(m, m.used_infer);
-  set_initial_states(m, h0, c0);
+  prepare_batch(m, in, lengths, n, t, false, h0, c0);
   run_steps(m, d.infer, in);
 
-  const BufferDesc &ob = d.buffers[d.output_buffer];
-  const BufferDesc &obase = ob.parent >= 0 ? d.buffers[ob.parent] : ob;
-  const float *src = m.ws.storage[ob.parent >= 0 ? ob.parent : d.output_buffer].data() +
-                     (ob.skip_state_rows ? m.geo.n * obase.cols : 0) + ob.col_offset;
-  const int64_t w = d.output_width, stride = obase.cols;
+  const OutputView ov = output_view(m);
+  const float *src = ov.data;
+  const int64_t w = d.output_width, stride = ov.stride;
   if (!d.per_step_output) {
     for (int64_t i = 0; i < n; ++i) std::memcpy(outputs + i * w, src + i * stride, sizeof(float) * w);
   } else {

@@ -18,10 +18,23 @@ struct Workspace {
   int64_t rows = 0;
 };
 
-// The batch a step list runs on: the user's inputs as kernels read them.
+// The batch a step list runs on: the user's inputs as kernels read them,
+// the labels in the output's row order, and the runtime scalars.
 struct BatchInput {
   const int32_t *tokens = nullptr;   // [n, t]
   const float *features = nullptr;   // [n, t, input_size]
+  const int32_t *class_labels = nullptr;  // [rows] (cross-entropy)
+  const float *targets = nullptr;         // [rows, output_width] (MSE)
+  int64_t label_rows = 0;
+  float scalars[kScalarCount] = {};       // RuntimeScalar values (kScalarDropoutSeed, kScalarStep: int bits)
+};
+
+// Gradients and optimizer state, allocated on the first training step.
+struct TrainState {
+  std::vector<float> grads;
+  std::vector<float> slot1, slot2;  // Adam: exp_avg, exp_avg_sq; SGD: momentum_buffer
+  std::vector<float> next_params, next_slot1, next_slot2;
+  int64_t step = 0;  // optimizer steps taken
 };
 
 struct Model {
@@ -30,8 +43,10 @@ struct Model {
   std::vector<std::vector<float>> packed;
   std::vector<float> zeros;   // stands for absent biases
   std::vector<char> used_infer;  // base buffers the inference steps touch
+  std::vector<char> used_train;  // ... and the training steps
   Workspace ws;
   Geometry geo;
+  TrainState train;
 };
 
 // A model with zero parameters; call init_params or load_weights next.
@@ -43,6 +58,20 @@ void repack(Model &m);
 
 // Runs `list` on the current geometry and workspace.
 void run_steps(Model &m, StepList list, const BatchInput &in);
+
+// Sets up the geometry and workspace of a batch (`train`: for the training
+// lists) and the initial states (h0/c0 or zeros).
+void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, bool train,
+                   const float *h0 = nullptr, const float *c0 = nullptr);
+
+// The model's output buffer after a forward: rows in the output's order
+// (sequences in input order, or packed rows for per-step outputs).
+struct OutputView {
+  const float *data;
+  int64_t stride;
+  int64_t rows;
+};
+OutputView output_view(const Model &m);
 
 // Forward pass (see api_forward_state for the arguments' layout).
 void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,

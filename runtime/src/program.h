@@ -20,6 +20,8 @@ struct Command {
 
 // Commands that only read: info, init, predict, bench.
 std::vector<Command> inference_commands();
+// Commands that train or evaluate: train, eval, gradnorm, data, export.
+std::vector<Command> training_commands();
 
 // Prints the layer table of `d`.
 void print_layer_table(const ModelDesc &d);

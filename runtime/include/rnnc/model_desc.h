@@ -82,7 +82,8 @@ enum IndexKind : int32_t {
   kIdxSortPos = 7,      // [N] input order -> sorted position
   kIdxLastOf = 8,       // [R] packed row -> sequence whose last step it is, or -1
   kIdxBatchSizes = 9,   // [T] step -> sequences still running
-  kIdxCount = 10,
+  kIdxPrevRow = 10,     // [R] packed row -> its state buffer row before the step (b, or N + offset[t-1] + b)
+  kIdxCount = 11,
 };
 
 // Which rows of a buffer an argument covers. Inside a time loop, the
@@ -117,8 +118,22 @@ enum ArgKind : int32_t {
   kArgConstF = 7,   // float constant `fvalue`
   kArgConstI = 8,   // int32 constant `id`
   kArgScalar = 9,   // RuntimeScalar `id`
-  kArgFlat = 10,    // a whole flat array as 1-D: 0 params, 1 grads, 2 optimizer slot 1, 3 slot 2
+  kArgFlat = 10,    // a flat array (FlatArray `id`) as 1-D, elements [row0, row0 + nrows)
   kArgLabels = 11,  // the batch's labels: int32 [rows] class ids or float (out, rows) targets
+};
+
+// The flat arrays of a model: parameters, gradients, the optimizer's two
+// state slots (Adam: exp_avg, exp_avg_sq; SGD: momentum_buffer), and the
+// arrays an update writes before they replace the current ones.
+enum FlatArray : int32_t {
+  kFlatParams = 0,
+  kFlatGrads = 1,
+  kFlatSlot1 = 2,
+  kFlatSlot2 = 3,
+  kFlatParamsNext = 4,
+  kFlatSlot1Next = 5,
+  kFlatSlot2Next = 6,
+  kFlatCount = 7,
 };
 
 struct ArgDesc {
@@ -126,6 +141,10 @@ struct ArgDesc {
   int32_t id;
   int32_t slice;  // SliceKind, for kArgBuffer
   float fvalue;
+  // kArgParam / kArgGrad: rows [row0, row0 + nrows) of the tensor (nrows 0:
+  // all); kArgFlat: elements [row0, row0 + nrows) (nrows 0: all).
+  int64_t row0;
+  int64_t nrows;
 };
 
 enum OpKind : int32_t {
@@ -213,11 +232,13 @@ struct ModelDesc {
   int32_t num_steps;
   StepList infer;        // inference forward
   StepList train_fwd;    // training forward (saves activations, dropout on)
-  StepList train_bwd;    // loss gradient back to every parameter gradient
-  StepList optimizer;    // gradient norm and update steps (see runtime/src/train.cpp)
+  StepList loss_steps;   // per-row losses and the output's gradient (after infer or train_fwd)
+  StepList train_bwd;    // from the output's gradient back to every parameter's gradient
+  StepList grad_norm;    // per-parameter sums of squares of the gradients into grad_sq_buffer
+  StepList update;       // one optimizer step into the *Next flat arrays
   int32_t output_buffer; // buffer holding the model's output after a forward
-  int32_t loss_buffer;   // training: per-term losses [rows, 1]
-  int32_t logits_grad_buffer;
+  int32_t loss_buffer;   // training: per-row losses [rows, 1] (rows as the output's)
+  int32_t grad_sq_buffer;  // training: [1, num_params] sums of squares
   const StateDesc *states;  // sub-layer directions in PyTorch h_n order
   int32_t num_states;
   const LayerInfo *layers;
@@ -225,6 +246,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 
 }  // namespace rnnc_rt

@@ -1,0 +1,368 @@
+// The generated program's training commands: train, eval, gradnorm, data, export.
+#include <HalideRuntime.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+
+#include "dataset.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+#include "program.h"
+#include "report.h"
+#include "train.h"
+#include "weights.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void set_threads(const Options &o) {
+  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
+}
+
+std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {
+  auto m = new_model(&d);
+  load_weights(*m, path);
+  return m;
+}
+
+// The epoch's order of the sequences: a permutation drawn from (seed,
+// epoch) alone, so that a resumed run visits batches in the same order.
+std::vector<int32_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.next() % static_cast<uint64_t>(i + 1)]);
+  return order;
+}
+
+LossSums evaluate_set(Trainer &tr, const ModelDesc &d, const Dataset &ds, const Labels &labels, int64_t batch) {
+  LossSums sums;
+  std::vector<int32_t> seqs(ds.n);
+  std::iota(seqs.begin(), seqs.end(), 0);
+  for (int64_t i = 0; i < ds.n; i += batch) {
+    const int64_t b = std::min(batch, ds.n - i);
+    sums.add(tr.evaluate(make_batch(d, ds, &labels, seqs.data() + i, b)));
+  }
+  return sums;
+}
+
+std::string clock_str(double s) {
+  char buf[32];
+  const long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+// Progress within an epoch: a bar redrawn in place on a terminal, nothing
+// otherwise (plain runs get one line per epoch).
+class Progress {
+ public:
+  Progress() : tty_(isatty(STDOUT_FILENO) != 0) {}
+  void update(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double loss, double seq_per_s) {
+    if (!tty_) return;
+    const auto now = Clock::now();
+    if (done < total && std::chrono::duration<double>(now - last_).count() < 0.1) return;
+    last_ = now;
+    const int width = 24, filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
+    const double eta = seq_per_s > 0 ? (total - done) / seq_per_s : 0;
+    std::printf("\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f seq/s ETA %s   ", static_cast<long long>(epoch),
+                static_cast<long long>(epochs), std::string(filled, '#').c_str(),
+                std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total),
+                loss, seq_per_s, clock_str(eta).c_str());
+    std::fflush(stdout);
+  }
+  void clear() {
+    if (tty_) std::printf("\r%*s\r", 100, "");
+  }
+
+ private:
+  bool tty_;
+  Clock::time_point last_ = Clock::now();
+};
+
+struct LabeledSet {
+  Dataset data;
+  Labels labels;
+};
+
+LabeledSet load_set(const ModelDesc &d, const std::string &inputs, const std::string &labels,
+                    const std::string &lengths) {
+  LabeledSet s;
+  s.data = load_dataset(d, inputs, lengths);
+  s.labels = load_labels(d, labels, s.data);
+  return s;
+}
+
+int cmd_train(const ModelDesc &d, const Options &o) {
+  set_threads(o);
+  TrainConfig cfg = TrainConfig::from(d);
+  cfg.epochs = o.int_or("epochs", cfg.epochs, 1, 1 << 20);
+  cfg.batch_size = o.int_or("batch-size", cfg.batch_size, 1, 1 << 20);
+  cfg.learning_rate = o.real_or("lr", cfg.learning_rate, 1e-12, 1e6);
+  cfg.seed = o.seed_or("seed", cfg.seed);
+  const std::string ckpt = o.str("checkpoint");
+  const bool resume = o.has("resume");
+  if (resume && o.has("weights")) throw UsageError("--resume continues from --checkpoint; drop --weights");
+  if (o.has("val-inputs") != o.has("val-labels")) throw UsageError("--val-inputs and --val-labels go together");
+
+  LabeledSet train = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  LabeledSet val;
+  const bool has_val = o.has("val-inputs");
+  if (has_val) val = load_set(d, o.str("val-inputs"), o.str("val-labels"), o.str_or("val-lengths", ""));
+
+  auto m = new_model(&d);
+  int64_t done = 0;
+  if (resume) {
+    uint64_t ckpt_seed = cfg.seed;
+    done = load_checkpoint(*m, ckpt, &ckpt_seed);
+    if (o.has("seed") && ckpt_seed != cfg.seed)
+      throw UsageError("--seed " + std::to_string(cfg.seed) + " differs from the checkpoint's seed " +
+                       std::to_string(ckpt_seed));
+    cfg.seed = ckpt_seed;
+  } else if (o.has("weights")) {
+    load_weights(*m, o.str("weights"));
+  } else {
+    init_params(*m, cfg.seed);
+  }
+  Trainer tr(*m, cfg);
+  const std::string csv = ckpt + ".metrics.csv", svg = ckpt + ".curves.svg";
+  std::vector<EpochMetrics> metrics = resume ? read_metrics_csv(csv, done) : std::vector<EpochMetrics>{};
+  const bool ce = d.loss == kLossCrossEntropy;
+  std::printf("training %s on %lld sequences%s: %s, lr %g, batch %lld, epochs %lld%s, seed %llu\n", d.name,
+              static_cast<long long>(train.data.n),
+              has_val ? (", validating on " + std::to_string(val.data.n)).c_str() : "",
+              cfg.optimizer == kOptAdam ? "adam" : "sgd", cfg.learning_rate, static_cast<long long>(cfg.batch_size),
+              static_cast<long long>(cfg.epochs),
+              resume ? (" (resuming after epoch " + std::to_string(done) + ")").c_str() : "",
+              static_cast<unsigned long long>(cfg.seed));
+  if (done >= cfg.epochs) {
+    std::printf("the checkpoint already holds %lld epochs; nothing to do\n", static_cast<long long>(done));
+    return 0;
+  }
+  Progress progress;
+  const int64_t n = train.data.n;
+  const int64_t batches = (n + cfg.batch_size - 1) / cfg.batch_size;
+  for (int64_t epoch = done + 1; epoch <= cfg.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const std::vector<int32_t> order = epoch_order(n, cfg.seed, epoch);
+    LossSums sums;
+    for (int64_t bi = 0; bi < batches; ++bi) {
+      const int64_t first = bi * cfg.batch_size, b = std::min(cfg.batch_size, n - first);
+      const Batch batch = make_batch(d, train.data, &train.labels, order.data() + first, b);
+      try {
+        sums.add(tr.train_step(batch));
+      } catch (const DivergenceError &e) {
+        progress.clear();
+        std::fprintf(stderr,
+                     "%s train: error: training diverged in epoch %lld, batch %lld of %lld: %s; %s\n", d.name,
+                     static_cast<long long>(epoch), static_cast<long long>(bi + 1), static_cast<long long>(batches),
+                     e.what(),
+                     epoch > 1 ? ("the checkpoint " + ckpt + " keeps epoch " + std::to_string(epoch - 1)).c_str()
+                               : "no checkpoint was written");
+        return 1;
+      }
+      progress.update(epoch, cfg.epochs, sums.sequences, n, sums.mean_loss(), sums.sequences / seconds_since(t0));
+    }
+    const double train_seconds = seconds_since(t0);
+    EpochMetrics em;
+    em.epoch = epoch;
+    em.train_loss = sums.mean_loss();
+    if (ce) em.train_acc = sums.accuracy();
+    if (has_val) {
+      const LossSums v = evaluate_set(tr, d, val.data, val.labels, std::max<int64_t>(cfg.batch_size, 256));
+      em.val_loss = v.mean_loss();
+      if (ce) em.val_acc = v.accuracy();
+    }
+    em.seconds = seconds_since(t0);
+    progress.clear();
+    std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(epoch), static_cast<long long>(cfg.epochs),
+                em.train_loss);
+    if (em.train_acc) std::printf(" acc %.3f", *em.train_acc);
+    if (em.val_loss) std::printf("  val loss %.4f", *em.val_loss);
+    if (em.val_acc) std::printf(" acc %.3f", *em.val_acc);
+    std::printf("  %.0f seq/s  %.2f s\n", n / train_seconds, em.seconds);
+    std::fflush(stdout);
+    save_checkpoint(*m, ckpt, cfg.seed, epoch);
+    metrics.push_back(em);
+    write_metrics_csv(csv, metrics);
+    write_curves_svg(svg, std::string(d.name) + " training", metrics);
+  }
+  std::printf("checkpoint %s, metrics %s, plot %s\n", ckpt.c_str(), csv.c_str(), svg.c_str());
+  return 0;
+}
+
+int cmd_eval(const ModelDesc &d, const Options &o) {
+  set_threads(o);
+  auto m = open_weights(d, o.str("weights"));
+  LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  Trainer tr(*m, TrainConfig::from(d));
+  const LossSums r = evaluate_set(tr, d, s.data, s.labels, o.int_or("batch-size", 256, 1, 1 << 20));
+  const bool ce = d.loss == kLossCrossEntropy;
+  if (o.has("json")) {
+    if (ce) std::printf("{\"loss\": %.9g, \"accuracy\": %.9g}\n", r.mean_loss(), r.accuracy());
+    else std::printf("{\"loss\": %.9g, \"accuracy\": null}\n", r.mean_loss());
+  } else {
+    std::printf("loss %.6f", r.mean_loss());
+    if (ce) std::printf("  accuracy %.4f (%lld of %lld)", r.accuracy(), static_cast<long long>(r.correct),
+                        static_cast<long long>(r.counted));
+    std::printf("  on %lld sequences\n", static_cast<long long>(r.sequences));
+  }
+  return 0;
+}
+
+int cmd_gradnorm(const ModelDesc &d, const Options &o) {
+  set_threads(o);
+  auto m = open_weights(d, o.str("weights"));
+  LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  TrainConfig cfg = TrainConfig::from(d);
+  cfg.seed = o.seed_or("seed", cfg.seed);
+  Trainer tr(*m, cfg);
+  std::vector<int32_t> all(s.data.n);
+  std::iota(all.begin(), all.end(), 0);
+  const std::vector<double> norms = tr.gradient_norms(make_batch(d, s.data, &s.labels, all.data(), s.data.n));
+  if (o.has("output")) {
+    // The gradients themselves, under the parameters' names.
+    SafeTensorsFile f;
+    f.tensors = param_tensors(*m);
+    for (int32_t p = 0; p < d.num_params; ++p)
+      std::memcpy(f.tensors[p].data.data(), m->train.grads.data() + d.params[p].offset,
+                  sizeof(float) * d.params[p].numel);
+    f.metadata = {{"rnnc_model", d.name}, {"content", "gradients"}};
+    write_safetensors(o.str("output"), f);
+  }
+  double total = 0;
+  for (double v : norms) total += v * v;
+  total = std::sqrt(total);
+  if (o.has("json")) {
+    std::printf("{\"grad_norms\": {");
+    for (int32_t p = 0; p < d.num_params; ++p)
+      std::printf("%s\"%s\": %.9g", p ? ", " : "", d.params[p].name, norms[p]);
+    std::printf("}, \"total\": %.9g}\n", total);
+  } else {
+    for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);
+    std::printf("%-40s %.6g\n", "total", total);
+  }
+  return 0;
+}
+
+int cmd_data(const ModelDesc &d, const Options &o) {
+  const std::string task = o.str("task"), dir = o.str("out");
+  const int64_t n = o.int_or("n", 0, 1, 1 << 24);
+  Rng rng(o.seed_or("seed", 0));
+  if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) throw RtError("cannot create the directory " + dir);
+  std::vector<int64_t> lengths(n), labels(n);
+  if (task == "parity") {
+    // The notebook's token classification: lengths 5..20, label = parity of the token sum.
+    const int64_t vocab = o.int_or("vocab", d.input_kind == kInputTokens ? d.vocab : 50, 1, 1 << 20);
+    const int64_t t = 20;
+    std::vector<int64_t> tokens(n * t, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      lengths[i] = 5 + static_cast<int64_t>(rng.next() % 16);
+      int64_t sum = 0;
+      for (int64_t s = 0; s < lengths[i]; ++s) {
+        tokens[i * t + s] = static_cast<int64_t>(rng.next() % static_cast<uint64_t>(vocab));
+        sum += tokens[i * t + s];
+      }
+      labels[i] = sum % 2;
+    }
+    write_npy(dir + "/inputs.npy", DType::kI64, tokens.data(), {n, t});
+  } else if (task == "memory") {
+    // The memory task: T standard-normal inputs, label = the sign of the first.
+    const int64_t t = o.int_or("steps", 50, 1, 1 << 20);
+    std::vector<float> x(n * t);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t s = 0; s < t; ++s) x[i * t + s] = static_cast<float>(rng.normal());
+      lengths[i] = t;
+      labels[i] = x[i * t] > 0 ? 1 : 0;
+    }
+    write_npy(dir + "/inputs.npy", DType::kF32, x.data(), {n, t, 1});
+  } else {
+    throw UsageError("--task must be 'parity' or 'memory', not '" + task + "'");
+  }
+  write_npy(dir + "/labels.npy", DType::kI64, labels.data(), {n});
+  write_npy(dir + "/lengths.npy", DType::kI64, lengths.data(), {n});
+  std::printf("wrote %s/inputs.npy, labels.npy, lengths.npy (%s, %lld sequences)\n", dir.c_str(), task.c_str(),
+              static_cast<long long>(n));
+  return 0;
+}
+
+int cmd_export(const ModelDesc &d, const Options &o) {
+  auto m = open_weights(d, o.str("checkpoint"));
+  save_weights(*m, o.str("output"));
+  std::printf("wrote %s\n", o.str("output").c_str());
+  return 0;
+}
+
+}  // namespace
+
+std::vector<Command> training_commands() {
+  const OptionSpec threads{"threads", "N", "threads for the kernels (default: one per core)"};
+  return {
+      {"train",
+       "Train with BPTT; defaults come from the model file's [train] table. Writes the checkpoint after every "
+       "epoch, <CKPT>.metrics.csv and the plot <CKPT>.curves.svg.",
+       {{"inputs", "X.npy", "training inputs", true},
+        {"labels", "Y.npy", "class ids [N] ([N, T] for readout \"all\"), or MSE targets", true},
+        {"lengths", "L.npy", "lengths of the training sequences"},
+        {"val-inputs", "X.npy", "validation inputs"},
+        {"val-labels", "Y.npy", "validation labels"},
+        {"val-lengths", "L.npy", "validation lengths"},
+        {"epochs", "N", "epochs in total (a resumed run continues up to N)"},
+        {"batch-size", "B", "sequences per optimizer step (the last batch may be short)"},
+        {"lr", "LR", "learning rate"},
+        {"seed", "S", "seed of the shuffling, dropout and initial weights"},
+        {"weights", "W0.safetensors", "initial weights (default: PyTorch-default initialisation from the seed)"},
+        {"checkpoint", "CKPT.safetensors", "where to keep the checkpoint", true},
+        {"resume", "", "continue from --checkpoint (weights, optimizer state, epoch count)"},
+        threads},
+       cmd_train},
+      {"eval",
+       "Print the loss and accuracy of weights on a labelled set.",
+       {{"weights", "W.safetensors", "weights or checkpoint", true},
+        {"inputs", "X.npy", "inputs", true},
+        {"labels", "Y.npy", "labels", true},
+        {"lengths", "L.npy", "lengths"},
+        {"json", "", "print one JSON object {\"loss\": x, \"accuracy\": y}"},
+        {"batch-size", "B", "sequences per forward call (default 256)"},
+        threads},
+       cmd_eval},
+      {"gradnorm",
+       "Print the gradient norm of every parameter tensor, and the total, on the given batch (training mode).",
+       {{"weights", "W.safetensors", "weights or checkpoint", true},
+        {"inputs", "X.npy", "inputs (one batch)", true},
+        {"labels", "Y.npy", "labels", true},
+        {"lengths", "L.npy", "lengths"},
+        {"seed", "S", "dropout seed"},
+        {"json", "", "print one JSON object {\"grad_norms\": {...}, \"total\": x}"},
+        {"output", "G.safetensors", "also write the gradients, under the parameters' names"},
+        threads},
+       cmd_gradnorm},
+      {"data",
+       "Write the notebook's data sets: parity (token sums, lengths 5-20) or memory (sign of the first of T inputs).",
+       {{"task", "parity|memory", "which data set", true},
+        {"n", "N", "sequences", true},
+        {"seed", "S", "random seed (default 0)"},
+        {"out", "DIR", "directory for inputs.npy, labels.npy, lengths.npy", true},
+        {"steps", "T", "memory: steps per sequence (default 50)"},
+        {"vocab", "V", "parity: vocabulary (default: the model's, or 50)"}},
+       cmd_data},
+      {"export",
+       "Write a checkpoint's weights alone (loads in PyTorch with a strict load_state_dict).",
+       {{"checkpoint", "CKPT.safetensors", "checkpoint", true}, {"output", "W.safetensors", "weights file", true}},
+       cmd_export},
+  };
+}
+
+}  // namespace rnnc_rt

@@ -1,0 +1,152 @@
+#include "report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "io/file.h"
+
+namespace rnnc_rt {
+
+namespace {
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string opt(const std::optional<double> &v) { return v ? fmt(*v) : ""; }
+
+std::optional<double> parse_opt(const std::string &s) {
+  if (s.empty()) return std::nullopt;
+  return std::strtod(s.c_str(), nullptr);
+}
+
+void write_text_atomically(const std::string &path, const std::string &text) {
+  write_file_atomically(path, {ByteSpan{text.data(), text.size()}});
+}
+
+std::string escape_xml(const std::string &s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else o += c;
+  }
+  return o;
+}
+
+// One panel: curves of (epoch, value) with axes, ticks and a legend.
+void panel(std::ostringstream &s, double x0, double y0, double w, double h, const std::string &title,
+           const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> &curves, bool unit_range) {
+  double xmin = 1, xmax = 1, ymin = 0, ymax = unit_range ? 1 : 0;
+  bool any = false;
+  for (const auto &c : curves)
+    for (const auto &[x, y] : c.second) {
+      xmax = std::max(xmax, x);
+      if (!unit_range) {
+        ymin = any ? std::min(ymin, y) : y;
+        ymax = any ? std::max(ymax, y) : y;
+      }
+      any = true;
+    }
+  if (!unit_range) {
+    ymin = std::min(0.0, ymin);
+    if (ymax <= ymin) ymax = ymin + 1;
+    ymax *= 1.05;
+  }
+  if (xmax <= xmin) xmax = xmin + 1;
+  const double pl = x0 + 50, pr = x0 + w - 10, pt = y0 + 30, pb = y0 + h - 35;
+  auto X = [&](double x) { return pl + (x - xmin) / (xmax - xmin) * (pr - pl); };
+  auto Y = [&](double y) { return pb - (y - ymin) / (ymax - ymin) * (pb - pt); };
+  s << "<text x='" << (pl + pr) / 2 << "' y='" << y0 + 18 << "' text-anchor='middle' font-size='14'>" << title
+    << "</text>\n";
+  s << "<rect x='" << pl << "' y='" << pt << "' width='" << pr - pl << "' height='" << pb - pt
+    << "' fill='none' stroke='#888'/>\n";
+  for (int i = 0; i <= 4; ++i) {
+    const double yv = ymin + (ymax - ymin) * i / 4, xv = xmin + (xmax - xmin) * i / 4;
+    s << "<line x1='" << pl << "' x2='" << pr << "' y1='" << Y(yv) << "' y2='" << Y(yv) << "' stroke='#eee'/>\n";
+    s << "<text x='" << pl - 4 << "' y='" << Y(yv) + 4 << "' text-anchor='end' font-size='10'>" << fmt(yv)
+      << "</text>\n";
+    s << "<text x='" << X(xv) << "' y='" << pb + 14 << "' text-anchor='middle' font-size='10'>"
+      << fmt(std::round(xv * 10) / 10) << "</text>\n";
+  }
+  s << "<text x='" << (pl + pr) / 2 << "' y='" << pb + 28 << "' text-anchor='middle' font-size='11'>epoch</text>\n";
+  const char *colors[] = {"#1f77b4", "#d62728"};
+  int ci = 0, legend = 0;
+  for (const auto &[name, pts] : curves) {
+    const char *color = colors[ci++ % 2];
+    if (pts.empty()) continue;
+    s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
+    for (const auto &[x, y] : pts) s << X(x) << "," << Y(y) << " ";
+    s << "'/>\n";
+    for (const auto &[x, y] : pts) s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
+    const double ly = pt + 14 + 14 * legend++;
+    s << "<line x1='" << pr - 90 << "' x2='" << pr - 70 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='"
+      << color << "' stroke-width='2'/><text x='" << pr - 66 << "' y='" << ly << "' font-size='11'>" << name
+      << "</text>\n";
+  }
+}
+
+}  // namespace
+
+std::vector<EpochMetrics> read_metrics_csv(const std::string &path, int64_t up_to_epoch) {
+  std::vector<EpochMetrics> rows;
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return rows;  // absent or empty
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    while (f.size() < 6) f.push_back("");
+    EpochMetrics m;
+    m.epoch = std::atoll(f[0].c_str());
+    if (m.epoch < 1 || m.epoch > up_to_epoch) continue;
+    m.train_loss = std::strtod(f[1].c_str(), nullptr);
+    m.train_acc = parse_opt(f[2]);
+    m.val_loss = parse_opt(f[3]);
+    m.val_acc = parse_opt(f[4]);
+    m.seconds = std::strtod(f[5].c_str(), nullptr);
+    rows.push_back(m);
+  }
+  return rows;
+}
+
+void write_metrics_csv(const std::string &path, const std::vector<EpochMetrics> &rows) {
+  std::ostringstream s;
+  s << "epoch,train_loss,train_acc,val_loss,val_acc,seconds\n";
+  for (const EpochMetrics &m : rows)
+    s << m.epoch << "," << fmt(m.train_loss) << "," << opt(m.train_acc) << "," << opt(m.val_loss) << ","
+      << opt(m.val_acc) << "," << fmt(m.seconds) << "\n";
+  write_text_atomically(path, s.str());
+}
+
+void write_curves_svg(const std::string &path, const std::string &title, const std::vector<EpochMetrics> &rows) {
+  using Curve = std::vector<std::pair<double, double>>;
+  Curve tl, vl, ta, va;
+  for (const EpochMetrics &m : rows) {
+    tl.push_back({static_cast<double>(m.epoch), m.train_loss});
+    if (m.val_loss) vl.push_back({static_cast<double>(m.epoch), *m.val_loss});
+    if (m.train_acc) ta.push_back({static_cast<double>(m.epoch), *m.train_acc});
+    if (m.val_acc) va.push_back({static_cast<double>(m.epoch), *m.val_acc});
+  }
+  const bool acc = !ta.empty();
+  const double w = acc ? 900 : 450, h = 330;
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h << "' font-family='sans-serif'>\n"
+    << "<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='" << w / 2 << "' y='16' text-anchor='middle' font-size='15' font-weight='bold'>" << escape_xml(title)
+    << "</text>\n";
+  panel(s, 0, 20, 450, h - 20, "loss", {{"train", tl}, {"validation", vl}}, false);
+  if (acc) panel(s, 450, 20, 450, h - 20, "accuracy", {{"train", ta}, {"validation", va}}, true);
+  s << "</svg>\n";
+  write_text_atomically(path, s.str());
+}
+
+}  // namespace rnnc_rt

@@ -1,0 +1,94 @@
+// Training: one optimizer step on a batch (forward with activations saved,
+// loss, backward, gradient norms and clipping, update), evaluation, and
+// checkpoints holding the weights and the optimizer's state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+
+namespace rnnc_rt {
+
+// Training hyperparameters: the model file's [train] table, overridable by flags.
+struct TrainConfig {
+  int32_t optimizer = kOptAdam;
+  double learning_rate = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double clip_grad_norm = 0;  // <= 0: no clipping
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  uint64_t seed = 0;
+
+  static TrainConfig from(const ModelDesc &d);
+};
+
+// Sums over the terms of one or more batches.
+struct LossSums {
+  double loss = 0;       // sum over batches of (batch mean loss x sequences in it)
+  int64_t sequences = 0;
+  int64_t correct = 0;   // cross-entropy: argmax hits
+  int64_t counted = 0;   // ... out of this many (sequences, or valid steps for per-step outputs)
+
+  void add(const LossSums &o);
+  double mean_loss() const { return sequences ? loss / sequences : 0; }
+  double accuracy() const { return counted ? static_cast<double>(correct) / counted : 0; }
+};
+
+// A NaN or Inf in the loss or a gradient; the message names the batch and layer.
+class DivergenceError : public RtError {
+ public:
+  explicit DivergenceError(const std::string &m) : RtError(m) {}
+};
+
+// Sequences [seqs[0], ..., seqs[b-1]] of a dataset, copied into one batch.
+struct Batch {
+  int64_t n = 0, t = 0;
+  std::vector<int32_t> tokens, lengths, classes;
+  std::vector<float> features, targets;
+  const void *inputs(const ModelDesc &d) const;
+};
+Batch make_batch(const ModelDesc &d, const Dataset &ds, const Labels *labels, const int32_t *seqs, int64_t b);
+
+class Trainer {
+ public:
+  Trainer(Model &m, const TrainConfig &config);
+
+  // One optimizer step on `batch`. Throws DivergenceError (the model is then
+  // left as it was before the step).
+  LossSums train_step(const Batch &batch);
+  // Loss and accuracy of `batch` in inference mode (dropout off).
+  LossSums evaluate(const Batch &batch);
+  // Forward and backward on `batch` in training mode; per-parameter
+  // gradient norms (without clipping), in parameter order.
+  std::vector<double> gradient_norms(const Batch &batch);
+
+  int64_t step() const { return m_.train.step; }
+
+ private:
+  // Runs forward, loss (and backward); fills per-batch sums and labels.
+  LossSums run(const Batch &batch, bool train, bool backward);
+  std::vector<double> grad_squares();
+
+  Model &m_;
+  TrainConfig config_;
+  std::vector<int32_t> packed_classes_;
+  std::vector<float> packed_targets_;
+};
+
+// Allocates gradients and (zero) optimizer state, once.
+void ensure_train_state(Model &m);
+
+// Writes weights plus optim.* (Adam: exp_avg, exp_avg_sq; SGD:
+// momentum_buffer; step; rng = [seed, epochs completed]) atomically.
+void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done);
+
+// Loads a checkpoint written by save_checkpoint into `m` (weights and
+// optimizer state); returns the epochs it had completed. Throws RtError
+// naming the file and tensor when something is missing or malformed.
+int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed);
+
+}  // namespace rnnc_rt
