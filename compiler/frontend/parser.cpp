@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -41,7 +42,7 @@ const char *type_name(const toml::node &n) {
   switch (n.type()) {
     case toml::node_type::string: return "a string";
     case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::floating_point: return "a floating-point number";
     case toml::node_type::boolean: return "a boolean";
     case toml::node_type::table: return "a table";
     case toml::node_type::array: return "an array";
@@ -241,6 +242,9 @@ class Parser {
     if (!t) throw CompileError(SourceLoc{file_, 1, 1}, "the model has no [input] table (kind = \"tokens\" or \"features\")");
     InputSpec &in = spec.input;
     in.loc = loc(t->source());
+    // Check the keys before asking for 'kind', so that a misspelt 'kind' gets
+    // a suggestion rather than "needs 'kind'".
+    check_keys(*t, kInputKeys, "in [input]");
     std::string kind = get_choice(*t, "kind", {"tokens", "features"}, "", t->source(), "[input]", true);
     in.kind = kind == "tokens" ? InputKind::kTokens : InputKind::kFeatures;
     if (in.kind == InputKind::kTokens) {
@@ -265,6 +269,8 @@ class Parser {
       const toml::table *t = item.as_table();
       if (!t) fail(item.source(), std::string("each entry of 'layers' must be a table, not ") + type_name(item));
       std::string where = "layer " + std::to_string(spec.layers.size());
+      // Without a kind, a key no layer knows is most likely a misspelt 'kind'.
+      if (!t->get("kind")) check_keys(*t, all_layer_keys(), "in a layer");
       std::string kind = get_choice(*t, "kind", kinds, "", t->source(), where, true);
       LayerSpec l;
       l.kind = static_cast<LayerKind>(std::find(kinds.begin(), kinds.end(), kind) - kinds.begin());
@@ -306,6 +312,18 @@ class Parser {
       }
       spec.layers.push_back(l);
     }
+  }
+
+  // The keys of every layer kind, "kind" first.
+  static const std::vector<std::string> &all_layer_keys() {
+    static const std::vector<std::string> keys = [] {
+      std::vector<std::string> v = {"kind"};
+      for (const auto &[kind, ks] : kLayerKeys)
+        for (const auto &k : ks)
+          if (std::find(v.begin(), v.end(), k) == v.end()) v.push_back(k);
+      return v;
+    }();
+    return keys;
   }
 
   // For a key that is valid for some other layer kind, say which.
@@ -423,6 +441,11 @@ class Parser {
 ModelSpec parse_model_text(const std::string &text, const std::string &file) { return Parser(file).parse(text); }
 
 ModelSpec parse_model_file(const std::string &path) {
+  // A directory opens as an empty stream on Linux; say so rather than
+  // reporting an empty model.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw CompileError(SourceLoc{path, 0, 0}, "cannot open the model file: it is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CompileError(SourceLoc{path, 0, 0}, "cannot open the model file");
   std::ostringstream ss;
