@@ -45,9 +45,9 @@ int cmd_init(const ModelDesc &d, const Options &o) {
 
 int cmd_predict(const ModelDesc &d, const Options &o) {
   set_threads(o);
+  const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
   auto m = open_weights(d, o.str("weights"));
   Dataset ds = load_dataset(d, o.str("inputs"), o.str_or("lengths", ""));
-  const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
   const int64_t per_seq = output_size(d, 1, ds.t);
   std::vector<float> out(static_cast<size_t>(ds.n * per_seq));
   for (int64_t i = 0; i < ds.n; i += chunk) {
