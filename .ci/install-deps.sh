@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian 12 packages rnnc needs to build and test (and, with
+# --bench, the references its benchmarks compare against). Idempotent: does
+# nothing when everything is present.
+set -eu
+
+packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev"
+if [ "${1:-}" = "--bench" ]; then
+  packages="$packages libdnnl-dev python3-torch python3-numpy libopenblas0-openmp"
+fi
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+as_root=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install:$missing" >&2; exit 1; }
+  as_root="sudo"
+fi
+echo "install-deps: installing$missing"
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
