@@ -108,13 +108,15 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
   for (int32_t i = 0; i < desc->num_args; ++i)
     if (desc->args[i].kind == kArgZeros) zeros = std::max<int64_t>(zeros, desc->args[i].id);
   m->zeros.assign(static_cast<size_t>(zeros), 0.0f);
-  m->used_infer = used_buffers(*desc, desc->infer);
-  m->used_train = m->used_infer;
-  for (StepList l : {desc->train_fwd, desc->loss_steps, desc->train_bwd, desc->grad_norm}) {
+  auto add = [&](std::vector<char> &used, StepList l) {
     const std::vector<char> u = used_buffers(*desc, l);
-    for (size_t i = 0; i < u.size(); ++i) m->used_train[i] |= u[i];
-  }
-  if (desc->grad_sq_buffer >= 0) m->used_train[desc->grad_sq_buffer] = 1;
+    for (size_t i = 0; i < u.size(); ++i) used[i] |= u[i];
+  };
+  m->used_infer = used_buffers(*desc, desc->infer);
+  m->used_eval = m->used_infer;
+  add(m->used_eval, desc->loss_steps);
+  m->used_train = m->used_eval;
+  for (StepList l : {desc->train_fwd, desc->train_bwd, desc->grad_norm}) add(m->used_train, l);
   return m;
 }
 
@@ -129,11 +131,11 @@ int64_t state_size(const ModelDesc &d, int64_t n, bool cell_state) {
   return total;
 }
 
-void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, bool train,
+void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, BatchMode mode,
                    const float *h0, const float *c0) {
   const ModelDesc &d = *m.desc;
   m.geo = make_geometry(lengths, n, t, in.tokens, d.vocab);
-  allocate(m, train ? m.used_train : m.used_infer);
+  allocate(m, mode == BatchMode::kTrain ? m.used_train : mode == BatchMode::kEval ? m.used_eval : m.used_infer);
   set_initial_states(m, h0, c0);
 }
 
@@ -160,7 +162,7 @@ void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, in
   } else {
     in.features = static_cast<const float *>(inputs);
   }
-  prepare_batch(m, in, lengths, n, t, false, h0, c0);
+  prepare_batch(m, in, lengths, n, t, BatchMode::kInfer, h0, c0);
   run_steps(m, d.infer, in);
 
   const OutputView ov = output_view(m);

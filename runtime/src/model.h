@@ -43,6 +43,7 @@ struct Model {
   std::vector<std::vector<float>> packed;
   std::vector<float> zeros;   // stands for absent biases
   std::vector<char> used_infer;  // base buffers the inference steps touch
+  std::vector<char> used_eval;   // ... with the loss
   std::vector<char> used_train;  // ... and the training steps
   Workspace ws;
   Geometry geo;
@@ -59,9 +60,12 @@ void repack(Model &m);
 // Runs `list` on the current geometry and workspace.
 void run_steps(Model &m, StepList list, const BatchInput &in);
 
-// Sets up the geometry and workspace of a batch (`train`: for the training
-// lists) and the initial states (h0/c0 or zeros).
-void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, bool train,
+// What a batch will run: inference; inference and the loss; or training.
+enum class BatchMode { kInfer, kEval, kTrain };
+
+// Sets up the geometry and workspace of a batch for `mode` and the initial
+// states (h0/c0 or zeros).
+void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, BatchMode mode,
                    const float *h0 = nullptr, const float *c0 = nullptr);
 
 // The model's output buffer after a forward: rows in the output's order

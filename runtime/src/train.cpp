@@ -117,7 +117,7 @@ LossSums Trainer::run(const Batch &batch, bool train, bool backward) {
   } else {
     in.features = batch.features.data();
   }
-  prepare_batch(m_, in, batch.lengths.data(), batch.n, batch.t, train);
+  prepare_batch(m_, in, batch.lengths.data(), batch.n, batch.t, train ? BatchMode::kTrain : BatchMode::kEval);
   const Geometry &g = m_.geo;
   const bool per_step = d.per_step_output != 0;
   const int64_t w = d.output_width;
