@@ -37,8 +37,9 @@ std::string c_float(double v) {
 
 std::vector<std::string> exported_symbols(const std::string &m) {
   std::vector<std::string> s;
-  for (const char *f : {"open", "init", "forward", "forward_state", "output_size", "state_size", "save",
-                        "set_threads", "last_error", "close", "program_main"})
+  for (const char *f : {"open", "init", "forward", "forward_state", "output_size", "state_size", "get_params",
+                        "set_params", "loss", "gradients", "train_step", "save", "set_threads", "last_error", "close",
+                        "program_main"})
     s.push_back(m + "_" + f);
   return s;
 }
@@ -161,6 +162,22 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "  return api_output_size(&kModel, n, t);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int64_t " << n << "_state_size(int64_t n, int cell_state) {\n"
     << "  return api_state_size(&kModel, n, cell_state != 0);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_get_params(" << n << "_model *m, float *out) {\n"
+    << "  return api_get_params(reinterpret_cast<Model *>(m), out);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_set_params(" << n << "_model *m, const float *in) {\n"
+    << "  return api_set_params(reinterpret_cast<Model *>(m), in);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_loss(" << n
+    << "_model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t, "
+       "double *loss) {\n"
+    << "  return api_loss(reinterpret_cast<Model *>(m), inputs, lengths, labels, n, t, loss);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_gradients(" << n
+    << "_model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t, "
+       "float *grads, double *loss) {\n"
+    << "  return api_gradients(reinterpret_cast<Model *>(m), inputs, lengths, labels, n, t, grads, loss);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_train_step(" << n
+    << "_model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t, "
+       "double *loss) {\n"
+    << "  return api_train_step(reinterpret_cast<Model *>(m), inputs, lengths, labels, n, t, loss);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_save(" << n << "_model *m, const char *path) {\n"
     << "  return api_save(reinterpret_cast<Model *>(m), path);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_set_threads(int threads) {\n"
@@ -231,6 +248,27 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << "int64_t " << n << "_output_size(int64_t n, int64_t t);\n\n"
     << "/* Floats of h0/h_n (cell_state = 0) or c0/c_n (cell_state = 1) for n sequences. */\n"
     << "int64_t " << n << "_state_size(int64_t n, int cell_state);\n\n"
+    << "/* The parameters as one flat array of " << up << "_NUM_PARAMS floats, in PyTorch state_dict\n"
+    << " * order (each tensor row-major): copy out, or replace. */\n"
+    << "int " << n << "_get_params(" << n << "_model *model, float *out);\n"
+    << "int " << n << "_set_params(" << n << "_model *model, const float *in);\n\n"
+    << "/* Training. `labels`: " << (g.loss == LossKind::kMse ? "float32 targets" : "int32 class ids")
+    << " [n]" << (p.per_step_output ? "[t]" : "") << (g.loss == LossKind::kMse ? "[" + up + "_OUTPUT_WIDTH]" : "")
+    << " (ignored at padded positions).\n"
+    << " * _loss: the loss in inference mode (dropout off).\n"
+    << " * _gradients: the training-mode loss and its gradient, " << up << "_NUM_PARAMS floats laid\n"
+    << " *   out like _get_params.\n"
+    << " * _train_step: one optimizer step with the model file's [train] settings.\n"
+    << " * Models without a [loss] refuse all three. */\n"
+    << "int " << n << "_loss(" << n
+    << "_model *model, const void *inputs, const int32_t *lengths, const void *labels,\n"
+    << "    int64_t n, int64_t t, double *loss);\n"
+    << "int " << n << "_gradients(" << n
+    << "_model *model, const void *inputs, const int32_t *lengths, const void *labels,\n"
+    << "    int64_t n, int64_t t, float *grads, double *loss);\n"
+    << "int " << n << "_train_step(" << n
+    << "_model *model, const void *inputs, const int32_t *lengths, const void *labels,\n"
+    << "    int64_t n, int64_t t, double *loss);\n\n"
     << "/* Writes the weights as safetensors (atomically: a failed save leaves `path` as it was). */\n"
     << "int " << n << "_save(" << n << "_model *model, const char *path);\n\n"
     << "/* Threads the kernels may use (process-wide; default one per core). */\n"

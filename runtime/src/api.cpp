@@ -2,11 +2,13 @@
 // a failure code plus a message for <name>_last_error().
 #include <HalideRuntime.h>
 
+#include <algorithm>
 #include <new>
 
 #include "error.h"
 #include "model.h"
 #include "rnnc/runtime_api.h"
+#include "train.h"
 #include "weights.h"
 
 namespace rnnc_rt {
@@ -27,7 +29,89 @@ int guarded(F &&f) {
   return -1;
 }
 
+// A Batch from the C API's raw arrays.
+Batch raw_batch(const Model &m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t) {
+  const ModelDesc &d = *m.desc;
+  if (!inputs) throw RtError("inputs is NULL");
+  if (!labels) throw RtError("labels is NULL");
+  if (n < 1 || t < 1) throw RtError("n and t must be positive");
+  Batch b;
+  b.n = n;
+  b.t = t;
+  if (d.input_kind == kInputTokens) {
+    const int32_t *p = static_cast<const int32_t *>(inputs);
+    b.tokens.assign(p, p + n * t);
+  } else {
+    const float *p = static_cast<const float *>(inputs);
+    b.features.assign(p, p + n * t * d.input_size);
+  }
+  b.lengths.resize(n);
+  for (int64_t i = 0; i < n; ++i) b.lengths[i] = lengths ? lengths[i] : static_cast<int32_t>(t);
+  const int64_t rows = n * (d.per_step_output ? t : 1);
+  if (d.loss == kLossCrossEntropy) {
+    const int32_t *p = static_cast<const int32_t *>(labels);
+    b.classes.assign(p, p + rows);
+    // Validate where it counts (before each sequence's length), as the program does.
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t s = 0; s < (d.per_step_output ? b.lengths[i] : 1) && s < t; ++s) {
+        const int32_t c = b.classes[d.per_step_output ? i * t + s : i];
+        if (c < 0 || c >= d.output_width)
+          throw RtError("class id " + std::to_string(c) + " of sequence " + std::to_string(i) + " is outside [0, " +
+                        std::to_string(d.output_width) + ")");
+      }
+  } else {
+    const float *p = static_cast<const float *>(labels);
+    b.targets.assign(p, p + rows * d.output_width);
+  }
+  return b;
+}
+
 }  // namespace
+
+int api_get_params(Model *m, float *out) {
+  return guarded([&] {
+    if (!m || !out) throw RtError("model or out is NULL");
+    std::copy(m->params.begin(), m->params.end(), out);
+  });
+}
+
+int api_set_params(Model *m, const float *in) {
+  return guarded([&] {
+    if (!m || !in) throw RtError("model or in is NULL");
+    std::copy(in, in + m->params.size(), m->params.begin());
+    repack(*m);
+  });
+}
+
+int api_loss(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+             double *loss) {
+  return guarded([&] {
+    if (!m || !loss) throw RtError("model or loss is NULL");
+    Trainer tr(*m, TrainConfig::from(*m->desc));
+    *loss = tr.evaluate(raw_batch(*m, inputs, lengths, labels, n, t)).mean_loss();
+  });
+}
+
+int api_gradients(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+                  float *grads, double *loss) {
+  return guarded([&] {
+    if (!m || !grads) throw RtError("model or grads is NULL");
+    Trainer tr(*m, TrainConfig::from(*m->desc));
+    const LossSums r = tr.train_forward_backward(raw_batch(*m, inputs, lengths, labels, n, t));
+    std::copy(m->train.grads.begin(), m->train.grads.end(), grads);
+    if (loss) *loss = r.mean_loss();
+  });
+}
+
+int api_train_step(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+                   double *loss) {
+  return guarded([&] {
+    if (!m) throw RtError("model is NULL");
+    Trainer tr(*m, TrainConfig::from(*m->desc));
+    const LossSums r = tr.train_step(raw_batch(*m, inputs, lengths, labels, n, t));
+    if (loss) *loss = r.mean_loss();
+  });
+}
 
 Model *api_open(const ModelDesc *desc, const char *weights_path) {
   Model *result = nullptr;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "dataset.h"
@@ -13,6 +14,7 @@
 #include "io/npy.h"
 #include "model.h"
 #include "rnnc/runtime_api.h"
+#include "train.h"
 #include "weights.h"
 
 namespace rnnc_rt {
@@ -85,7 +87,31 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
   }
   const void *inputs = tokens.empty() ? static_cast<const void *>(features.data()) : tokens.data();
   std::vector<float> out(static_cast<size_t>(output_size(d, batch, steps)));
-  auto run = [&] { forward(*m, inputs, nullptr, batch, steps, nullptr, nullptr, out.data(), nullptr, nullptr); };
+  const bool train = o.has("train");
+  std::function<void()> run = [&] {
+    forward(*m, inputs, nullptr, batch, steps, nullptr, nullptr, out.data(), nullptr, nullptr);
+  };
+  // Training: one optimizer step (forward, loss, backward, clipping, update)
+  // per run, on random labels.
+  std::unique_ptr<Trainer> trainer;
+  Batch b;
+  if (train) {
+    trainer = std::make_unique<Trainer>(*m, TrainConfig::from(d));
+    b.n = batch;
+    b.t = steps;
+    b.tokens = tokens;
+    b.features = features;
+    b.lengths.assign(batch, static_cast<int32_t>(steps));
+    const int64_t rows = batch * (d.per_step_output ? steps : 1);
+    if (d.loss == kLossCrossEntropy) {
+      b.classes.resize(rows);
+      for (auto &c : b.classes) c = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(d.output_width));
+    } else {
+      b.targets.resize(rows * d.output_width);
+      for (auto &v : b.targets) v = static_cast<float>(rng.normal());
+    }
+    run = [&] { trainer->train_step(b); };
+  }
   run();  // warm-up: allocates the workspace and faults in the weights
   std::vector<double> ms;
   for (int64_t i = 0; i < repeat; ++i) {
@@ -95,8 +121,9 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  std::printf("model %s: forward of %lld sequences x %lld steps, %lld runs\n", d.name, static_cast<long long>(batch),
-              static_cast<long long>(steps), static_cast<long long>(repeat));
+  std::printf("model %s: %s of %lld sequences x %lld steps, %lld runs\n", d.name,
+              train ? "training step" : "forward", static_cast<long long>(batch), static_cast<long long>(steps),
+              static_cast<long long>(repeat));
   std::printf("sequences/s: %.1f\n", batch / (median / 1000.0));
   std::printf("bench: median_ms=%.4f min_ms=%.4f runs=%lld\n", median, ms.front(), static_cast<long long>(repeat));
   return 0;
@@ -135,11 +162,12 @@ std::vector<Command> inference_commands() {
         threads},
        cmd_predict},
       {"bench",
-       "Time the forward pass on generated inputs (a measuring tool, not a test).",
+       "Time the forward pass (or a training step) on generated inputs; a measuring tool, not a test.",
        {{"batch", "B", "sequences per run", true},
         {"steps", "T", "steps per sequence", true},
         {"repeat", "K", "timed runs (default 20)"},
         {"weights", "W.safetensors", "weights (default: initialised from seed 0)"},
+        {"train", "", "time one training step per run (on random labels) instead of a forward"},
         threads},
        cmd_bench},
   };

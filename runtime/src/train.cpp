@@ -212,6 +212,8 @@ LossSums Trainer::train_step(const Batch &batch) {
 
 LossSums Trainer::evaluate(const Batch &batch) { return run(batch, false, false); }
 
+LossSums Trainer::train_forward_backward(const Batch &batch) { return run(batch, true, true); }
+
 std::vector<double> Trainer::gradient_norms(const Batch &batch) {
   run(batch, true, true);
   std::vector<double> sq = grad_squares();

@@ -62,8 +62,10 @@ class Trainer {
   LossSums train_step(const Batch &batch);
   // Loss and accuracy of `batch` in inference mode (dropout off).
   LossSums evaluate(const Batch &batch);
-  // Forward and backward on `batch` in training mode; per-parameter
-  // gradient norms (without clipping), in parameter order.
+  // Forward and backward on `batch` in training mode, leaving the
+  // gradients in the model's TrainState (no update).
+  LossSums train_forward_backward(const Batch &batch);
+  // The same; returns per-parameter gradient norms (without clipping).
   std::vector<double> gradient_norms(const Batch &batch);
 
   int64_t step() const { return m_.train.step; }

@@ -28,6 +28,23 @@ int api_forward_state(Model *m, const void *inputs, const int32_t *lengths, int6
 int64_t api_output_size(const ModelDesc *desc, int64_t n, int64_t t);
 // Floats of h0 / h_n (and of c0 / c_n: only LSTM entries hold a c) for n sequences.
 int64_t api_state_size(const ModelDesc *desc, int64_t n, bool cell_state);
+// The parameters as one flat float array in state_dict order
+// (desc->num_param_floats floats): read and replace.
+int api_get_params(Model *m, float *out);
+int api_set_params(Model *m, const float *in);
+// The loss in inference mode (dropout off) on a labelled batch: labels are
+// int32 class ids ([n], or [n, t] per step) or float targets ([n, out] or
+// [n, t, out]); entries at padded positions are ignored.
+int api_loss(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+             double *loss);
+// The training-mode loss and its gradient with respect to every parameter
+// (flat, like api_get_params); dropout draws from the model's seed and step.
+int api_gradients(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+                  float *grads, double *loss);
+// One optimizer step with the model file's [train] settings (clipping
+// included) on the batch; `loss` (may be NULL) receives the batch's loss.
+int api_train_step(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
+                   double *loss);
 // Writes the weights as safetensors (atomically). 0 on success.
 int api_save(Model *m, const char *path);
 // Sets the number of threads the kernels may use (process-wide).
