@@ -1,5 +1,7 @@
 #include "frontend/diagnostics.h"
 
+#include "rnnc/edit_distance.h"
+
 #include <algorithm>
 
 namespace rnnc {
@@ -12,20 +14,7 @@ std::string SourceLoc::str() const {
 CompileError::CompileError(SourceLoc loc, const std::string &message)
     : std::runtime_error(loc.str() + ": error: " + message), loc_(std::move(loc)), message_(message) {}
 
-int edit_distance(const std::string &a, const std::string &b) {
-  // Optimal string alignment: insertions, deletions, substitutions and
-  // swaps of neighbours each count one edit ("hiddne" is one from "hidden").
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
-  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
-  for (size_t i = 1; i <= n; ++i)
-    for (size_t j = 1; j <= m; ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[n][m];
-}
+int edit_distance(const std::string &a, const std::string &b) { return rnnc_rt::edit_distance(a, b); }
 
 std::string nearest_name(const std::string &word, const std::vector<std::string> &candidates) {
   std::string best;

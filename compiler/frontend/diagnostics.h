@@ -31,7 +31,7 @@ class CompileError : public std::runtime_error {
   std::string message_;
 };
 
-// Levenshtein distance between two strings.
+// Edit distance between two strings (a swap of neighbours counts one edit).
 int edit_distance(const std::string &a, const std::string &b);
 
 // The candidate closest to `word`, or "" when none is close enough to be a

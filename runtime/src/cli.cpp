@@ -1,30 +1,13 @@
 #include "cli.h"
 
+#include "rnnc/edit_distance.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
 namespace rnnc_rt {
-
-namespace {
-
-// Edit distance counting a swap of neighbours as one edit (optimal string
-// alignment), so that "--lenghts" suggests "--lengths".
-int distance(const std::string &a, const std::string &b) {
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
-  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
-  for (size_t i = 1; i <= n; ++i)
-    for (size_t j = 1; j <= m; ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[n][m];
-}
-
-}  // namespace
 
 Options::Options(std::string command, std::string summary, std::vector<OptionSpec> specs)
     : command_(std::move(command)), summary_(std::move(summary)), specs_(std::move(specs)) {}
@@ -53,7 +36,7 @@ bool Options::parse(const std::vector<std::string> &args) {
       std::string best;
       int best_d = 3;
       for (const auto &s : specs_) {
-        const int d = distance(name, s.name);
+        const int d = edit_distance(name, s.name);
         if (d < best_d) {
           best_d = d;
           best = s.name;

@@ -5,19 +5,10 @@
 #include <limits>
 
 #include "error.h"
+#include "io/file.h"
 #include "io/npy.h"
 
 namespace rnnc_rt {
-
-namespace {
-
-std::string shape_str(const std::vector<int64_t> &s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-}  // namespace
 
 const void *Dataset::inputs_of(const ModelDesc &d, int64_t i) const {
   if (d.input_kind == kInputTokens) return tokens.data() + i * t;

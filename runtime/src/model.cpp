@@ -40,53 +40,52 @@ void allocate(Model &m, const std::vector<char> &used) {
   }
 }
 
-// Sets the initial-state rows (sorted order) of every state buffer from
-// h0/c0 ([state][n][hidden], input order) or zeros.
-void set_initial_states(Model &m, const float *h0, const float *c0) {
+// Calls fn(buffer, hidden, offset) for every h (which = 0) or c (which = 1)
+// state buffer, with the offset of its block in the user's [state][n][hidden]
+// layout (blocks one after the other, PyTorch's h_n order).
+template <class Fn>
+void for_each_state(const Model &m, int which, Fn fn) {
   const ModelDesc &d = *m.desc;
-  const Geometry &g = m.geo;
-  int64_t h_off = 0, c_off = 0;
+  int64_t offset = 0;
   for (int32_t s = 0; s < d.num_states; ++s) {
     const StateDesc &st = d.states[s];
-    for (int which = 0; which < 2; ++which) {
-      const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
-      if (buf < 0) continue;
-      const float *src = which == 0 ? h0 : c0;
-      int64_t &off = which == 0 ? h_off : c_off;
+    const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
+    if (buf < 0) continue;
+    fn(buf, static_cast<int64_t>(st.hidden), offset);
+    offset += m.geo.n * st.hidden;
+  }
+}
+
+// Sets the initial-state rows (sorted order) of every state buffer from
+// h0/c0 (input order) or zeros.
+void set_initial_states(Model &m, const float *h0, const float *c0) {
+  const Geometry &g = m.geo;
+  for (int which = 0; which < 2; ++which) {
+    const float *src = which == 0 ? h0 : c0;
+    for_each_state(m, which, [&](int32_t buf, int64_t hidden, int64_t offset) {
       float *dst = m.ws.storage[buf].data();
       for (int64_t b = 0; b < g.n; ++b) {
-        float *row = dst + b * st.hidden;
         if (src) {
-          std::memcpy(row, src + off + static_cast<int64_t>(g.order[b]) * st.hidden, sizeof(float) * st.hidden);
+          std::memcpy(dst + b * hidden, src + offset + g.order[b] * hidden, sizeof(float) * hidden);
         } else {
-          std::memset(row, 0, sizeof(float) * st.hidden);
+          std::memset(dst + b * hidden, 0, sizeof(float) * hidden);
         }
       }
-      off += g.n * st.hidden;
-    }
+    });
   }
 }
 
 // Copies every state's value after its sequence's last step to h_n/c_n.
-void get_final_states(Model &m, float *h_n, float *c_n) {
-  const ModelDesc &d = *m.desc;
+void get_final_states(const Model &m, float *h_n, float *c_n) {
   const Geometry &g = m.geo;
-  int64_t h_off = 0, c_off = 0;
-  for (int32_t s = 0; s < d.num_states; ++s) {
-    const StateDesc &st = d.states[s];
-    for (int which = 0; which < 2; ++which) {
-      const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
-      if (buf < 0) continue;
-      float *dst = which == 0 ? h_n : c_n;
-      int64_t &off = which == 0 ? h_off : c_off;
-      if (dst) {
-        const float *src = m.ws.storage[buf].data();
-        for (int64_t i = 0; i < g.n; ++i)
-          std::memcpy(dst + off + i * st.hidden, src + (g.n + g.index[kIdxLastRow][i]) * st.hidden,
-                      sizeof(float) * st.hidden);
-      }
-      off += g.n * st.hidden;
-    }
+  for (int which = 0; which < 2; ++which) {
+    float *dst = which == 0 ? h_n : c_n;
+    if (!dst) continue;
+    for_each_state(m, which, [&](int32_t buf, int64_t hidden, int64_t offset) {
+      const float *src = m.ws.storage[buf].data();
+      for (int64_t i = 0; i < g.n; ++i)
+        std::memcpy(dst + offset + i * hidden, src + (g.n + g.index[kIdxLastRow][i]) * hidden, sizeof(float) * hidden);
+    });
   }
 }
 

@@ -21,16 +21,6 @@ namespace rnnc_rt {
 
 namespace {
 
-void set_threads(const Options &o) {
-  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
-}
-
-std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {
-  auto m = new_model(&d);
-  load_weights(*m, path);
-  return m;
-}
-
 int cmd_info(const ModelDesc &d, const Options &) {
   print_layer_table(d);
   return 0;
@@ -46,7 +36,7 @@ int cmd_init(const ModelDesc &d, const Options &o) {
 }
 
 int cmd_predict(const ModelDesc &d, const Options &o) {
-  set_threads(o);
+  apply_threads_option(o);
   const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
   auto m = open_weights(d, o.str("weights"));
   Dataset ds = load_dataset(d, o.str("inputs"), o.str_or("lengths", ""));
@@ -65,7 +55,7 @@ int cmd_predict(const ModelDesc &d, const Options &o) {
 }
 
 int cmd_bench(const ModelDesc &d, const Options &o) {
-  set_threads(o);
+  apply_threads_option(o);
   const int64_t batch = o.int_or("batch", 0, 1, 1 << 20), steps = o.int_or("steps", 0, 1, 1 << 20);
   const int64_t repeat = o.int_or("repeat", 20, 1, 1 << 20);
   std::unique_ptr<Model> m;
@@ -130,6 +120,16 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
 }
 
 }  // namespace
+
+void apply_threads_option(const Options &o) {
+  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
+}
+
+std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {
+  auto m = new_model(&d);
+  load_weights(*m, path);
+  return m;
+}
 
 void print_layer_table(const ModelDesc &d) {
   std::printf("model %s (from %s)\n", d.name, d.source_file);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,11 @@ std::vector<Command> training_commands();
 
 // Prints the layer table of `d`.
 void print_layer_table(const ModelDesc &d);
+
+struct Model;
+// Applies --threads when given.
+void apply_threads_option(const Options &o);
+// A model with its weights (or a checkpoint's) loaded from `path`.
+std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path);
 
 }  // namespace rnnc_rt

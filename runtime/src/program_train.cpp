@@ -26,16 +26,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-void set_threads(const Options &o) {
-  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
-}
-
-std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {
-  auto m = new_model(&d);
-  load_weights(*m, path);
-  return m;
-}
-
 // The epoch's order of the sequences: a permutation drawn from (seed,
 // epoch) alone, so that a resumed run visits batches in the same order.
 std::vector<int32_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
@@ -106,7 +96,7 @@ LabeledSet load_set(const ModelDesc &d, const std::string &inputs, const std::st
 }
 
 int cmd_train(const ModelDesc &d, const Options &o) {
-  set_threads(o);
+  apply_threads_option(o);
   TrainConfig cfg = TrainConfig::from(d);
   cfg.epochs = o.int_or("epochs", cfg.epochs, 1, 1 << 20);
   cfg.batch_size = o.int_or("batch-size", cfg.batch_size, 1, 1 << 20);
@@ -204,7 +194,7 @@ int cmd_train(const ModelDesc &d, const Options &o) {
 }
 
 int cmd_eval(const ModelDesc &d, const Options &o) {
-  set_threads(o);
+  apply_threads_option(o);
   auto m = open_weights(d, o.str("weights"));
   LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
   Trainer tr(*m, TrainConfig::from(d));
@@ -223,7 +213,7 @@ int cmd_eval(const ModelDesc &d, const Options &o) {
 }
 
 int cmd_gradnorm(const ModelDesc &d, const Options &o) {
-  set_threads(o);
+  apply_threads_option(o);
   auto m = open_weights(d, o.str("weights"));
   LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
   TrainConfig cfg = TrainConfig::from(d);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "io/file.h"
 
 namespace rnnc_rt {
 
@@ -18,11 +19,6 @@ uint64_t splitmix64(uint64_t &x) {
 
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-std::string shape_str(const int64_t *shape, int n) {
-  std::string s = "[";
-  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 }  // namespace
 
@@ -86,8 +82,8 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
     for (int k = 0; same && k < p.ndim; ++k) same = t.shape[k] == p.shape[k];
     if (!same)
       throw RtError(path + ": tensor '" + t.name + "' has shape " +
-                    shape_str(t.shape.data(), static_cast<int>(t.shape.size())) + "; expected " +
-                    shape_str(p.shape, p.ndim));
+                    shape_str(t.shape) + "; expected " +
+                    shape_str(std::vector<int64_t>(p.shape, p.shape + p.ndim)));
     float *dst = params.data() + p.offset;
     std::memcpy(dst, t.data.data(), sizeof(float) * p.numel);
     for (int64_t k = 0; k < p.numel; ++k)
@@ -98,7 +94,7 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
   for (int32_t i = 0; i < d.num_params; ++i)
     if (!seen[i])
       throw RtError(path + ": missing tensor '" + std::string(d.params[i].name) + "' (F32 " +
-                    shape_str(d.params[i].shape, d.params[i].ndim) + ")");
+                    shape_str(std::vector<int64_t>(d.params[i].shape, d.params[i].shape + d.params[i].ndim)) + ")");
   m.params.swap(params);
   repack(m);
 }

@@ -81,4 +81,23 @@ void write_file_atomically(const std::string &path, const std::vector<ByteSpan> 
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " into place", errno);
 }
 
+int64_t checked_numel(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (d == 0) n = 0;
+  }
+  if (n == 0) return 0;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  }
+  return n;
+}
+
+std::string shape_str(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 }  // namespace rnnc_rt

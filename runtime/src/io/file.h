@@ -43,4 +43,11 @@ struct ByteSpan {
 // throws RtError "<path>: ...".
 void write_file_atomically(const std::string &path, const std::vector<ByteSpan> &pieces);
 
+// Returns the element count of shape, or -1 when a dimension is negative or
+// the count does not fit in int64.
+int64_t checked_numel(const std::vector<int64_t> &shape);
+
+// A shape for messages: "[2, 3]".
+std::string shape_str(const std::vector<int64_t> &shape);
+
 }  // namespace rnnc_rt

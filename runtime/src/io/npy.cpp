@@ -77,20 +77,6 @@ std::string shape_repr(const std::vector<int64_t> &shape) {
   return s + ")";
 }
 
-// Returns the element count of shape, or -1 when a dimension is negative or
-// the count does not fit in int64.
-int64_t checked_numel(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return -1;
-    if (d == 0) n = 0;
-  }
-  if (n == 0) return 0;
-  for (int64_t d : shape) {
-    if (__builtin_mul_overflow(n, d, &n)) return -1;
-  }
-  return n;
-}
 
 struct NpyHeader {
   std::string descr;

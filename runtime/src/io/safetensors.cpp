@@ -40,29 +40,7 @@ constexpr char kMetadataKey[] = "__metadata__";
 // do we, so that a corrupt length cannot make us allocate gigabytes.
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
-std::string shape_str(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
-// Returns the element count of shape, or -1 when a dimension is negative or
-// the count does not fit in int64.
-int64_t checked_numel(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return -1;
-    if (d == 0) n = 0;
-  }
-  if (n == 0) return 0;
-  for (int64_t d : shape) {
-    if (__builtin_mul_overflow(n, d, &n)) return -1;
-  }
-  return n;
-}
 
 // Returns the byte size of shape × dtype, 0 when unknown dtype, or -1 when
 // it overflows.
