@@ -177,11 +177,40 @@ std::vector<double> Trainer::grad_squares() {
   return std::vector<double>(sq, sq + d.num_params);
 }
 
+namespace {
+
+// The first parameter tensor holding a NaN or Inf in `values` (laid out like
+// the parameters), or -1.
+int32_t first_non_finite_param(const ModelDesc &d, const float *values) {
+  for (int32_t p = 0; p < d.num_params; ++p)
+    for (int64_t k = 0; k < d.params[p].numel; ++k)
+      if (!std::isfinite(values[d.params[p].offset + k])) return p;
+  return -1;
+}
+
+// Why the loss of the last forward is not finite: the first workspace
+// buffer (they are declared in forward order) that holds a NaN or Inf.
+std::string explain_non_finite_loss(const Model &m) {
+  const ModelDesc &d = *m.desc;
+  for (int32_t b = 0; b < d.num_buffers; ++b) {
+    if (d.buffers[b].parent >= 0 || b == d.loss_buffer) continue;
+    for (float v : m.ws.storage[b])
+      if (!std::isfinite(v)) {
+        const std::string name = d.buffers[b].name, layer = layer_of(d, name);
+        return "the loss is not finite: " + name + (layer != name ? " in " + layer : std::string()) +
+               " holds non-finite values";
+      }
+  }
+  return "the loss is not finite";
+}
+
+}  // namespace
+
 LossSums Trainer::train_step(const Batch &batch) {
   const ModelDesc &d = *m_.desc;
   LossSums r = run(batch, true, true);
+  if (!std::isfinite(r.loss)) throw DivergenceError(explain_non_finite_loss(m_));
   const std::vector<double> sq = grad_squares();
-  if (!std::isfinite(r.loss)) throw DivergenceError("the loss is not finite");
   double total = 0;
   for (int32_t p = 0; p < d.num_params; ++p) {
     if (!std::isfinite(sq[p]))
@@ -202,6 +231,11 @@ LossSums Trainer::train_step(const Batch &batch) {
   in.scalars[kScalarBiasCorrection2] = static_cast<float>(1.0 - std::pow(config_.beta2, static_cast<double>(step)));
   in.scalars[kScalarStep] = from_bits(static_cast<int32_t>(step));
   run_steps(m_, d.update, in);
+  // Keep the last good weights when the update itself overflows.
+  const int32_t bad = first_non_finite_param(d, t.next_params.data());
+  if (bad >= 0)
+    throw DivergenceError(std::string("the update made ") + d.params[bad].name + " in " +
+                          layer_of(d, d.params[bad].name) + " non-finite");
   m_.params.swap(t.next_params);
   t.slot1.swap(t.next_slot1);
   t.slot2.swap(t.next_slot2);
