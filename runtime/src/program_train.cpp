@@ -184,10 +184,12 @@ int cmd_train(const ModelDesc &d, const Options &o) {
     if (em.val_acc) std::printf(" acc %.3f", *em.val_acc);
     std::printf("  %.0f seq/s  %.2f s\n", n / train_seconds, em.seconds);
     std::fflush(stdout);
-    save_checkpoint(*m, ckpt, cfg.seed, epoch);
+    // Metrics first: a resumed run drops rows beyond its checkpoint, so a
+    // kill between the two writes never loses the row of a saved epoch.
     metrics.push_back(em);
     write_metrics_csv(csv, metrics);
     write_curves_svg(svg, std::string(d.name) + " training", metrics);
+    save_checkpoint(*m, ckpt, cfg.seed, epoch);
   }
   std::printf("checkpoint %s, metrics %s, plot %s\n", ckpt.c_str(), csv.c_str(), svg.c_str());
   return 0;

@@ -75,6 +75,9 @@ void write_file_atomically(const std::string &path, const std::vector<ByteSpan> 
       left -= static_cast<size_t>(n);
     }
   }
+  // On disk before the rename, so that a crash of the machine (not only of
+  // the process) leaves either the old file or the whole new one.
+  if (::fsync(fd) != 0) fail("cannot flush", errno);
   int rc = ::close(fd);
   fd = -1;
   if (rc != 0) fail("write error", errno);
