@@ -2,6 +2,7 @@
 // and calls the generated kernels through their _argv entry points.
 #include <HalideRuntime.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -280,6 +281,7 @@ void run_steps(Model &m, StepList list, const BatchInput &in) {
   const ModelDesc &d = *m.desc;
   for (int32_t i = 0; i < list.count; ++i) {
     const StepDesc &s = d.steps[list.first + i];
+    const auto t0 = m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     switch (s.op) {
       case kOpCall:
       case kOpWholeLoop:
@@ -303,6 +305,10 @@ void run_steps(Model &m, StepList list, const BatchInput &in) {
         break;
       default:
         throw RtError(std::string("step '") + s.comment + "' has an unknown operation");
+    }
+    if (m.profile) {
+      m.step_seconds[list.first + i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++m.step_calls[list.first + i];
     }
   }
 }

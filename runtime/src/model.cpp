@@ -1,6 +1,8 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "error.h"
@@ -111,12 +113,34 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
     const std::vector<char> u = used_buffers(*desc, l);
     for (size_t i = 0; i < u.size(); ++i) used[i] |= u[i];
   };
+  m->profile = std::getenv("RNNC_PROFILE") != nullptr;
+  m->step_seconds.assign(desc->num_steps, 0.0);
+  m->step_calls.assign(desc->num_steps, 0);
   m->used_infer = used_buffers(*desc, desc->infer);
   m->used_eval = m->used_infer;
   add(m->used_eval, desc->loss_steps);
   m->used_train = m->used_eval;
   for (StepList l : {desc->train_fwd, desc->train_bwd, desc->grad_norm}) add(m->used_train, l);
   return m;
+}
+
+void print_profile(const Model &m) {
+  if (!m.profile) return;
+  const ModelDesc &d = *m.desc;
+  std::vector<int32_t> order;
+  double total = 0;
+  for (int32_t i = 0; i < d.num_steps; ++i) {
+    if (m.step_calls[i] > 0) order.push_back(i);
+    total += m.step_seconds[i];
+  }
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return m.step_seconds[a] > m.step_seconds[b]; });
+  std::fprintf(stderr, "profile of %s: %.3f s in steps\n", d.name, total);
+  for (int32_t i : order) {
+    const StepDesc &s = d.steps[i];
+    std::fprintf(stderr, "  %6.1f%% %9.3f ms %8lld calls  %s  [%s]\n", 100.0 * m.step_seconds[i] / total,
+                 1e3 * m.step_seconds[i], static_cast<long long>(m.step_calls[i]), s.comment,
+                 s.kernel >= 0 ? d.kernels[s.kernel].name : "runtime");
+  }
 }
 
 int64_t output_size(const ModelDesc &d, int64_t n, int64_t t) {

@@ -48,7 +48,14 @@ struct Model {
   Workspace ws;
   Geometry geo;
   TrainState train;
+  // Time spent per step (RNNC_PROFILE set in the environment), for tuning.
+  bool profile = false;
+  std::vector<double> step_seconds;
+  std::vector<int64_t> step_calls;
 };
+
+// Prints the time per step, most expensive first, when profiling is on.
+void print_profile(const Model &m);
 
 // A model with zero parameters; call init_params or load_weights next.
 std::unique_ptr<Model> new_model(const ModelDesc *desc);

@@ -115,6 +115,7 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
               train ? "training step" : "forward", static_cast<long long>(batch), static_cast<long long>(steps),
               static_cast<long long>(repeat));
   std::printf("sequences/s: %.1f\n", batch / (median / 1000.0));
+  print_profile(*m);
   std::printf("bench: median_ms=%.4f min_ms=%.4f runs=%lld\n", median, ms.front(), static_cast<long long>(repeat));
   return 0;
 }

@@ -112,7 +112,7 @@ ScheduleParams default_cpu_params(const KernelDesc &d, const Target &target) {
     case Family::kGemmWgrad: {
       s.tile = d.k >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.k, nv), 4);
       s.vector = std::min(nv, s.tile);
-      s.row_tile = 4;  // output rows (n) per register tile
+      s.row_tile = std::max(1, accumulator_budget(nv) / (s.tile / s.vector) - 4);  // output rows (n) per register tile
       s.parallel_rows = 1;
       break;
     }
@@ -238,19 +238,32 @@ void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
   const ScheduleParams &s = d.sched;
   switch (d.family) {
     case Family::kGemmWgrad: {
-      // Register tiles of `tile` inputs x row_tile outputs accumulate over
-      // all rows; threads split the outputs (deterministic: no row split).
-      Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
-      a.out.tile(a.x, a.y, xo, yo, xi, yi, s.tile, s.row_tile, TailStrategy::GuardWithIf)
+      // A product whose reduction runs over every packed row (thousands).
+      // Rows are taken in chunks (rfactor); per chunk, every register tile of
+      // `tile` inputs x row_tile outputs sums its partial product in
+      // registers and adds it to the result, while the chunk of inputs stays
+      // in cache for all tiles. The chunks are summed in order and threads
+      // split output rows: the result does not depend on timing.
+      constexpr int kRowChunk = 128;
+      Var u("u"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
+      RVar ro("ro"), ri("ri");
+      a.out.vectorize(a.x, s.vector, TailStrategy::GuardWithIf).parallel(a.y);
+      a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      Func partial =
+          a.acc.update().split(a.rows.x, ro, ri, kRowChunk, TailStrategy::GuardWithIf).rfactor(ro, u);
+      a.acc.update()
+          .tile(a.x, a.y, xo, yo, xi, yi, s.tile, s.row_tile, TailStrategy::GuardWithIf)
+          .reorder(xi, yi, xo, yo, ro)
           .vectorize(xi, s.vector)
           .parallel(yo);
-      a.acc.compute_at(a.out, xo)
-          .bound_extent(a.x, s.tile)
-          .bound_extent(a.y, s.row_tile)
-          .vectorize(a.x, s.vector)
-          .unroll(a.x)
-          .unroll(a.y);
-      a.acc.update().reorder(a.x, a.y, a.rows.x).vectorize(a.x, s.vector).unroll(a.x).unroll(a.y);
+      const Var px = partial.args()[0], py = partial.args()[1];
+      partial.compute_at(a.acc, xo)
+          .bound_extent(px, s.tile)
+          .bound_extent(py, s.row_tile)
+          .vectorize(px, s.vector)
+          .unroll(px)
+          .unroll(py);
+      partial.update().reorder(px, py, ri).vectorize(px, s.vector).unroll(px).unroll(py);
       break;
     }
     case Family::kColSum:
