@@ -11,9 +11,16 @@ using kernels::KernelDesc;
 namespace {
 
 // Work (flops per call) below which a kernel runs on one thread: waking the
-// thread pool and joining costs more than it saves. See the measurement note
-// in docs/schedules.md.
-constexpr int64_t kParallelFlops = 1 << 20;
+// pool's second thread and joining costs more than it saves. Measured
+// 2026-11-26 on the 2-core AMD EPYC (Zen 5, AVX-512) VM, one fused LSTM step
+// (µs per call, 1 thread -> 2 threads, row-tiled path): H=64 B=8 (0.26
+// MFLOP) 3.5 -> 3.2; H=64 B=16 (0.5 MFLOP) 4.7 -> 3.9; H=128 B=64 (8.4
+// MFLOP) 44 -> 25; H=512 B=64 (134 MFLOP) 606 -> 329. Below the row tile
+// (B=1..4) splitting the units across threads gained nothing up to 4 MFLOP
+// (H=512 B=1: 42.6 -> 42.7 µs; the pool's wake-up costs about what the
+// second core saves), so single rows stay on one thread; keeping threads
+// alive across steps is the whole-loop kernels' job.
+constexpr int64_t kParallelFlops = 1 << 19;
 
 // Vector accumulators a register tile may use: AVX-512 has 32 vector
 // registers, AVX2 16; the rest hold weights and broadcasts.
