@@ -25,6 +25,7 @@
 // its effective ISA.
 #include <omp.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -37,7 +38,6 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <toml++/toml.h>
 #include <unordered_map>
 #include <vector>
 
@@ -64,21 +64,29 @@ struct ModelSpec {
 
 const char *cell_name(Cell c) {
   switch (c) {
-    case Cell::kRnnTanh: return "rnn_tanh";
-    case Cell::kRnnRelu: return "rnn_relu";
-    case Cell::kLstm: return "lstm";
-    case Cell::kGru: return "gru";
-    case Cell::kLbrGru: return "lbr_gru";
+    case Cell::kRnnTanh:
+      return "rnn_tanh";
+    case Cell::kRnnRelu:
+      return "rnn_relu";
+    case Cell::kLstm:
+      return "lstm";
+    case Cell::kGru:
+      return "gru";
+    case Cell::kLbrGru:
+      return "lbr_gru";
   }
   return "?";
 }
 
 int64_t gates(Cell c) {
   switch (c) {
-    case Cell::kLstm: return 4;
+    case Cell::kLstm:
+      return 4;
     case Cell::kGru:
-    case Cell::kLbrGru: return 3;
-    default: return 1;
+    case Cell::kLbrGru:
+      return 3;
+    default:
+      return 1;
   }
 }
 
@@ -104,7 +112,8 @@ ModelSpec read_model(const std::string &path) {
     if (l["bidirectional"].value_or(false))
       throw std::runtime_error(path + ": bidirectional layers are not supported by this harness");
     Cell cell = Cell::kLstm;
-    if (kind == "rnn") cell = l["nonlinearity"].value_or(std::string("tanh")) == "relu" ? Cell::kRnnRelu : Cell::kRnnTanh;
+    if (kind == "rnn")
+      cell = l["nonlinearity"].value_or(std::string("tanh")) == "relu" ? Cell::kRnnRelu : Cell::kRnnTanh;
     if (kind == "gru") cell = l["linear_before_reset"].value_or(true) ? Cell::kLbrGru : Cell::kGru;
     const int64_t hidden = l["hidden"].value_or(int64_t{0});
     const int64_t stacked = l["num_layers"].value_or(int64_t{1});
@@ -119,15 +128,24 @@ ModelSpec read_model(const std::string &path) {
 
 const char *isa_name(dnnl::cpu_isa isa) {
   switch (isa) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -146,9 +164,8 @@ struct LayerDescs {
 
 template <class Fwd, class Bwd, class FwdDesc, class BwdDesc>
 Prims make_prims(const dnnl::engine &eng, bool train, FwdDesc fwd_desc, BwdDesc bwd_desc) {
-  typename Fwd::primitive_desc fpd(fwd_desc(train ? dnnl::prop_kind::forward_training
-                                                  : dnnl::prop_kind::forward_inference),
-                                   eng);
+  typename Fwd::primitive_desc fpd(
+      fwd_desc(train ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference), eng);
   Prims p;
   p.fwd_pd = fpd;
   p.fwd = Fwd(fpd);
@@ -176,10 +193,9 @@ Prims create_prims(const dnnl::engine &eng, Cell cell, bool train, const LayerDe
                                                    d.bias, d.dst_layer, z);
           },
           [&] {
-            return dnnl::vanilla_rnn_backward::desc(dnnl::prop_kind::backward, act, dir, d.src_layer, z,
-                                                    d.weights_layer, d.weights_iter, d.bias, d.dst_layer, z,
-                                                    d.src_layer, z, d.weights_layer, d.weights_iter, d.bias,
-                                                    d.dst_layer, z);
+            return dnnl::vanilla_rnn_backward::desc(
+                dnnl::prop_kind::backward, act, dir, d.src_layer, z, d.weights_layer, d.weights_iter, d.bias,
+                d.dst_layer, z, d.src_layer, z, d.weights_layer, d.weights_iter, d.bias, d.dst_layer, z);
           });
     }
     case Cell::kLstm:
@@ -215,8 +231,8 @@ Prims create_prims(const dnnl::engine &eng, Cell cell, bool train, const LayerDe
           },
           [&] {
             return dnnl::lbr_gru_backward::desc(dnnl::prop_kind::backward, dir, d.src_layer, z, d.weights_layer,
-                                                d.weights_iter, d.bias, d.dst_layer, z, d.src_layer, z,
-                                                d.weights_layer, d.weights_iter, d.bias, d.dst_layer, z);
+                                                d.weights_iter, d.bias, d.dst_layer, z, d.src_layer, z, d.weights_layer,
+                                                d.weights_iter, d.bias, d.dst_layer, z);
           });
   }
   throw std::logic_error("unknown cell");
@@ -247,8 +263,8 @@ struct Plan {
 // Returns the memory for a weight in the primitive's layout `want`: `user`
 // itself when the layouts agree, else a new buffer with a reorder from `user`
 // appended to `calls` (timed) or executed now (`once`).
-memory weights_for(const memory &user, const memory::desc &want, const dnnl::engine &eng, dnnl::stream &s,
-                   bool once, std::vector<Call> &calls) {
+memory weights_for(const memory &user, const memory::desc &want, const dnnl::engine &eng, dnnl::stream &s, bool once,
+                   std::vector<Call> &calls) {
   if (want == user.get_desc()) return user;
   memory m(want, eng);
   dnnl::reorder r(user, m);
@@ -305,12 +321,10 @@ Plan build_plan(const ModelSpec &model, int64_t batch, int64_t steps, bool train
     }
     if (l.bias) fwd.args[DNNL_ARG_BIAS] = bias;
     const bool once = !train;
-    fwd.args[DNNL_ARG_WEIGHTS_LAYER] =
-        weights_for(wl_user, p.fwd_pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_WEIGHTS_LAYER), eng, s, once,
-                    plan.calls);
-    fwd.args[DNNL_ARG_WEIGHTS_ITER] =
-        weights_for(wi_user, p.fwd_pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_WEIGHTS_ITER), eng, s, once,
-                    plan.calls);
+    fwd.args[DNNL_ARG_WEIGHTS_LAYER] = weights_for(
+        wl_user, p.fwd_pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_WEIGHTS_LAYER), eng, s, once, plan.calls);
+    fwd.args[DNNL_ARG_WEIGHTS_ITER] = weights_for(
+        wi_user, p.fwd_pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_WEIGHTS_ITER), eng, s, once, plan.calls);
     plan.calls.push_back(fwd);
     dst_of.push_back(dst);
     if (!train) continue;
@@ -333,8 +347,8 @@ Plan build_plan(const ModelSpec &model, int64_t batch, int64_t steps, bool train
       bwd.args[arg] = dw;
       plan.to_zero.push_back(dw);
       if (arg == DNNL_ARG_DIFF_BIAS) continue;
-      memory user(memory::desc({1, 1, arg == DNNL_ARG_DIFF_WEIGHTS_LAYER ? l.input : l.hidden, g, l.hidden},
-                               dt::f32, tag::ldigo),
+      memory user(memory::desc({1, 1, arg == DNNL_ARG_DIFF_WEIGHTS_LAYER ? l.input : l.hidden, g, l.hidden}, dt::f32,
+                               tag::ldigo),
                   eng);
       if (dw.get_desc() != user.get_desc())
         grads_out.push_back({dnnl::reorder(dw, user), {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, user}}});
@@ -376,8 +390,8 @@ int main(int argc, char **argv) {
   int threads = 1;
   po::options_description opts("onednn_rnn --model FILE --batch B --steps T [options]");
   opts.add_options()("model", po::value(&model_path)->required(), "rnnc model file (TOML)")(
-      "batch", po::value(&batch)->required(), "sequences per run (B)")(
-      "steps", po::value(&steps)->required(), "steps per sequence (T)")(
+      "batch", po::value(&batch)->required(), "sequences per run (B)")("steps", po::value(&steps)->required(),
+                                                                       "steps per sequence (T)")(
       "mode", po::value(&mode)->default_value("infer"), "infer or train")(
       "threads", po::value(&threads)->default_value(1), "OpenMP threads")(
       "repeat", po::value(&repeat)->default_value(10), "timed runs, at least")(
@@ -420,10 +434,10 @@ int main(int argc, char **argv) {
         "\"threads\": %d, \"median_ms\": %.6f, \"min_ms\": %.6f, \"runs\": %zu, \"cells\": \"%s\", "
         "\"impl_fwd\": \"%s\", \"impl_bwd\": \"%s\", \"isa\": \"%s\", \"omp_max_threads\": %d, "
         "\"onednn_version\": \"%d.%d.%d\"}\n",
-        model.name.c_str(), mode.c_str(), static_cast<long long>(batch), static_cast<long long>(steps), threads,
-        median, ms.front(), n, cells.c_str(), plan.impl_fwd.c_str(), plan.impl_bwd.c_str(),
-        isa_name(dnnl::get_effective_cpu_isa()), omp_get_max_threads(), dnnl::version()->major,
-        dnnl::version()->minor, dnnl::version()->patch);
+        model.name.c_str(), mode.c_str(), static_cast<long long>(batch), static_cast<long long>(steps), threads, median,
+        ms.front(), n, cells.c_str(), plan.impl_fwd.c_str(), plan.impl_bwd.c_str(),
+        isa_name(dnnl::get_effective_cpu_isa()), omp_get_max_threads(), dnnl::version()->major, dnnl::version()->minor,
+        dnnl::version()->patch);
     return 0;
   } catch (const po::error &e) {
     std::fprintf(stderr, "onednn_rnn: %s\n%s", e.what(), "run 'onednn_rnn --help' for the options\n");

@@ -9,10 +9,10 @@
 namespace rnnc::schedules {
 
 struct ScheduleParams {
-  int tile = 8;          // output columns (hidden units) per register tile; packed weight tile width
-  int vector = 8;        // SIMD width in floats
-  int row_tile = 4;      // rows (sequences) per register tile
-  int parallel_rows = 0; // run threads when a call has at least this many rows (0: never)
+  int tile = 8;           // output columns (hidden units) per register tile; packed weight tile width
+  int vector = 8;         // SIMD width in floats
+  int row_tile = 4;       // rows (sequences) per register tile
+  int parallel_rows = 0;  // run threads when a call has at least this many rows (0: never)
 
   std::string key() const;  // compact text for names and cache keys
 };

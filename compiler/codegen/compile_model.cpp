@@ -31,8 +31,7 @@ std::string find_cxx() {
   const char *env = std::getenv("CXX");
   const std::string cxx = env && *env ? env : "c++";
   if (!run_process({cxx, "--version"}).started)
-    throw std::runtime_error("the C++ compiler '" + cxx + "' was not found" +
-                             (env && *env ? " (from $CXX)" : "") +
+    throw std::runtime_error("the C++ compiler '" + cxx + "' was not found" + (env && *env ? " (from $CXX)" : "") +
                              "; rnnc links the generated code with it: install g++ or set CXX");
   return cxx;
 }

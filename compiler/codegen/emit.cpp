@@ -37,9 +37,9 @@ std::string c_float(double v) {
 
 std::vector<std::string> exported_symbols(const std::string &m) {
   std::vector<std::string> s;
-  for (const char *f : {"open", "init", "forward", "forward_state", "output_size", "state_size", "get_params",
-                        "set_params", "loss", "gradients", "train_step", "save", "set_threads", "last_error", "close",
-                        "program_main"})
+  for (const char *f :
+       {"open", "init", "forward", "forward_state", "output_size", "state_size", "get_params", "set_params", "loss",
+        "gradients", "train_step", "save", "set_threads", "last_error", "close", "program_main"})
     s.push_back(m + "_" + f);
   return s;
 }
@@ -100,9 +100,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     }
     return sl;
   };
-  const rnnc_rt::StepList infer = emit_list(p.infer), train_fwd = emit_list(p.train_fwd),
-                          loss = emit_list(p.loss), train_bwd = emit_list(p.train_bwd),
-                          grad_norm = emit_list(p.grad_norm),
+  const rnnc_rt::StepList infer = emit_list(p.infer), train_fwd = emit_list(p.train_fwd), loss = emit_list(p.loss),
+                          train_bwd = emit_list(p.train_bwd), grad_norm = emit_list(p.grad_norm),
                           update = emit_list(p.update);
   if (num_args == 0) args << "    {0, 0, 0, 0.0f, 0, 0},\n";
   o << "const ArgDesc kArgs[] = {\n" << args.str() << "};\n\n";
@@ -126,10 +125,9 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << ", " << g.input.size << ", " << p.output_width << ", " << (p.per_step_output ? 1 : 0) << ",\n"
     << "    " << static_cast<int>(g.loss) << ",\n"
     << "    {" << (t.optimizer == OptimizerKind::kAdam ? "kOptAdam" : "kOptSgd") << ", " << c_float(t.learning_rate)
-    << ", " << c_float(t.beta1) << ", " << c_float(t.beta2) << ", " << c_float(t.eps) << ", "
-    << c_float(t.weight_decay) << ", " << c_float(t.momentum) << ", "
-    << c_float(t.clip_grad_norm ? *t.clip_grad_norm : 0.0) << ", " << t.epochs << ", " << t.batch_size << ", "
-    << t.seed << "ull},\n"
+    << ", " << c_float(t.beta1) << ", " << c_float(t.beta2) << ", " << c_float(t.eps) << ", " << c_float(t.weight_decay)
+    << ", " << c_float(t.momentum) << ", " << c_float(t.clip_grad_norm ? *t.clip_grad_norm : 0.0) << ", " << t.epochs
+    << ", " << t.batch_size << ", " << t.seed << "ull},\n"
     << "    kKernels, " << kernels.size() << ",\n"
     << "    kParams, " << g.params.size() << ", " << p.param_floats << ",\n"
     << "    kPacked, " << p.packed.size() << ",\n"
@@ -137,8 +135,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "    kArgs, " << num_args << ",\n"
     << "    kSteps, " << num_steps << ",\n"
     << "    {" << infer.first << ", " << infer.count << "}, {" << train_fwd.first << ", " << train_fwd.count << "}, {"
-    << loss.first << ", " << loss.count << "}, {" << train_bwd.first << ", " << train_bwd.count << "}, {" << grad_norm.first << ", " << grad_norm.count << "}, {"
-    << update.first << ", " << update.count << "},\n"
+    << loss.first << ", " << loss.count << "}, {" << train_bwd.first << ", " << train_bwd.count << "}, {"
+    << grad_norm.first << ", " << grad_norm.count << "}, {" << update.first << ", " << update.count << "},\n"
     << "    " << p.output_buffer << ", " << p.loss_buffer << ", " << p.grad_sq_buffer << ",\n"
     << "    kStates, " << p.states.size() << ",\n"
     << "    kLayers, " << g.nodes.size() << ",\n"
@@ -215,12 +213,14 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << "#ifndef " << up << "_H_\n#define " << up << "_H_\n\n#include <stdint.h>\n\n"
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
   const bool tokens = g.input.kind == InputKind::kTokens;
-  o << "/* Inputs: " << (tokens ? "int32 token ids [n][t] in [0, " + up + "_VOCAB)"
-                                : "float32 features [n][t][" + up + "_INPUT_SIZE]")
+  o << "/* Inputs: "
+    << (tokens ? "int32 token ids [n][t] in [0, " + up + "_VOCAB)" : "float32 features [n][t][" + up + "_INPUT_SIZE]")
     << ". Outputs: float32 [n][" << (p.per_step_output ? "t][" : "") << up << "_OUTPUT_WIDTH]. */\n";
   o << "#define " << up << "_INPUT_IS_TOKENS " << (tokens ? 1 : 0) << "\n";
-  if (tokens) o << "#define " << up << "_VOCAB " << g.input.vocab << "\n";
-  else o << "#define " << up << "_INPUT_SIZE " << g.input.size << "\n";
+  if (tokens)
+    o << "#define " << up << "_VOCAB " << g.input.vocab << "\n";
+  else
+    o << "#define " << up << "_INPUT_SIZE " << g.input.size << "\n";
   o << "#define " << up << "_OUTPUT_WIDTH " << p.output_width << "\n"
     << "#define " << up << "_OUTPUT_PER_STEP " << (p.per_step_output ? 1 : 0) << "\n"
     << "#define " << up << "_NUM_PARAMS " << g.total_params() << "\n\n";
@@ -252,8 +252,8 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << " * order (each tensor row-major): copy out, or replace. */\n"
     << "int " << n << "_get_params(" << n << "_model *model, float *out);\n"
     << "int " << n << "_set_params(" << n << "_model *model, const float *in);\n\n"
-    << "/* Training. `labels`: " << (g.loss == LossKind::kMse ? "float32 targets" : "int32 class ids")
-    << " [n]" << (p.per_step_output ? "[t]" : "") << (g.loss == LossKind::kMse ? "[" + up + "_OUTPUT_WIDTH]" : "")
+    << "/* Training. `labels`: " << (g.loss == LossKind::kMse ? "float32 targets" : "int32 class ids") << " [n]"
+    << (p.per_step_output ? "[t]" : "") << (g.loss == LossKind::kMse ? "[" + up + "_OUTPUT_WIDTH]" : "")
     << " (ignored at padded positions).\n"
     << " * _loss: the loss in inference mode (dropout off).\n"
     << " * _gradients: the training-mode loss and its gradient, " << up << "_NUM_PARAMS floats laid\n"

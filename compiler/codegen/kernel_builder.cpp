@@ -27,27 +27,48 @@ BuiltKernel finish(Algorithm a, const kernels::KernelDesc &d) {
 BuiltKernel build_kernel(const kernels::KernelDesc &d, const Halide::Target &target) {
   (void)target;  // CPU schedules only, so far
   switch (d.family) {
-    case Family::kPackWeights: return finish(kernels::pack_weights(d), d);
-    case Family::kGemmFwd: return finish(kernels::gemm_fwd(d), d);
-    case Family::kRnnStepFwd: return finish(kernels::rnn_step_fwd(d), d);
-    case Family::kLstmStepFwd: return finish(kernels::lstm_step_fwd(d), d);
-    case Family::kGruStepFwd: return finish(kernels::gru_step_fwd(d), d);
-    case Family::kReadoutLast: return finish(kernels::readout_last(d), d);
-    case Family::kReadoutMean: return finish(kernels::readout_mean(d), d);
-    case Family::kDropout: return finish(kernels::dropout(d), d);
-    case Family::kGemmWgrad: return finish(kernels::gemm_wgrad(d), d);
-    case Family::kColSum: return finish(kernels::colsum(d), d);
-    case Family::kScatterRows: return finish(kernels::scatter_rows(d), d);
-    case Family::kRnnStepBwd: return finish(kernels::rnn_step_bwd(d), d);
-    case Family::kLstmStepBwd: return finish(kernels::lstm_step_bwd(d), d);
-    case Family::kGruStepBwd: return finish(kernels::gru_step_bwd(d), d);
-    case Family::kReadoutLastBwd: return finish(kernels::readout_last_bwd(d), d);
-    case Family::kReadoutMeanBwd: return finish(kernels::readout_mean_bwd(d), d);
-    case Family::kSoftmaxXent: return finish(kernels::softmax_xent(d), d);
-    case Family::kMseLoss: return finish(kernels::mse_loss(d), d);
-    case Family::kSumSquares: return finish(kernels::sum_squares(d), d);
-    case Family::kAdamUpdate: return finish(kernels::adam_update(d), d);
-    case Family::kSgdUpdate: return finish(kernels::sgd_update(d), d);
+    case Family::kPackWeights:
+      return finish(kernels::pack_weights(d), d);
+    case Family::kGemmFwd:
+      return finish(kernels::gemm_fwd(d), d);
+    case Family::kRnnStepFwd:
+      return finish(kernels::rnn_step_fwd(d), d);
+    case Family::kLstmStepFwd:
+      return finish(kernels::lstm_step_fwd(d), d);
+    case Family::kGruStepFwd:
+      return finish(kernels::gru_step_fwd(d), d);
+    case Family::kReadoutLast:
+      return finish(kernels::readout_last(d), d);
+    case Family::kReadoutMean:
+      return finish(kernels::readout_mean(d), d);
+    case Family::kDropout:
+      return finish(kernels::dropout(d), d);
+    case Family::kGemmWgrad:
+      return finish(kernels::gemm_wgrad(d), d);
+    case Family::kColSum:
+      return finish(kernels::colsum(d), d);
+    case Family::kScatterRows:
+      return finish(kernels::scatter_rows(d), d);
+    case Family::kRnnStepBwd:
+      return finish(kernels::rnn_step_bwd(d), d);
+    case Family::kLstmStepBwd:
+      return finish(kernels::lstm_step_bwd(d), d);
+    case Family::kGruStepBwd:
+      return finish(kernels::gru_step_bwd(d), d);
+    case Family::kReadoutLastBwd:
+      return finish(kernels::readout_last_bwd(d), d);
+    case Family::kReadoutMeanBwd:
+      return finish(kernels::readout_mean_bwd(d), d);
+    case Family::kSoftmaxXent:
+      return finish(kernels::softmax_xent(d), d);
+    case Family::kMseLoss:
+      return finish(kernels::mse_loss(d), d);
+    case Family::kSumSquares:
+      return finish(kernels::sum_squares(d), d);
+    case Family::kAdamUpdate:
+      return finish(kernels::adam_update(d), d);
+    case Family::kSgdUpdate:
+      return finish(kernels::sgd_update(d), d);
   }
   throw std::logic_error("build_kernel: unknown family");
 }

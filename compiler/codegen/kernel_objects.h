@@ -12,10 +12,10 @@
 namespace rnnc::codegen {
 
 struct KernelObject {
-  std::string name;     // KernelDesc::name(), or "halide_runtime"
-  std::string symbol;   // the generated function ("<symbol>_argv" is its table entry)
-  std::string path;     // the object file
-  double seconds = 0;   // time spent generating it (0 when cached)
+  std::string name;    // KernelDesc::name(), or "halide_runtime"
+  std::string symbol;  // the generated function ("<symbol>_argv" is its table entry)
+  std::string path;    // the object file
+  double seconds = 0;  // time spent generating it (0 when cached)
   bool cached = false;
 };
 

@@ -9,9 +9,9 @@
 namespace rnnc::codegen {
 
 struct TargetInfo {
-  std::string name;         // as given, e.g. "host"
-  Halide::Target kernels;   // what kernels compile for (user_context, no_runtime)
-  Halide::Target runtime;   // what the shared Halide runtime compiles for
+  std::string name;        // as given, e.g. "host"
+  Halide::Target kernels;  // what kernels compile for (user_context, no_runtime)
+  Halide::Target runtime;  // what the shared Halide runtime compiles for
 };
 
 // "host" (this machine's CPU features), or an explicit Halide target string

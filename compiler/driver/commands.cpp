@@ -14,8 +14,12 @@ void check_model(const std::string &path, CheckFormat format, const std::string 
   ModelSpec spec = parse_model_file(path);
   ir::Graph g = ir::build_graph(spec);
   switch (format) {
-    case CheckFormat::kTable: out << ir::layer_table(g); break;
-    case CheckFormat::kJson: out << ir::layer_table_json(g) << "\n"; break;
+    case CheckFormat::kTable:
+      out << ir::layer_table(g);
+      break;
+    case CheckFormat::kJson:
+      out << ir::layer_table_json(g) << "\n";
+      break;
     case CheckFormat::kDump: {
       plan::Plan p = plan::lower(g, codegen::parse_target(target).kernels);
       out << ir::print_graph(g) << "\n" << plan::print_plan(p, g);
@@ -28,7 +32,8 @@ void print_compile_report(const codegen::CompileReport &r, std::ostream &out) {
   char line[512];
   out << "rnnc: compiled " << r.model << " for " << r.target << "\n";
   for (const codegen::KernelObject &k : r.kernels) {
-    std::snprintf(line, sizeof line, "  kernel %-60s %7.2f s%s\n", k.name.c_str(), k.seconds, k.cached ? " (cached)" : "");
+    std::snprintf(line, sizeof line, "  kernel %-60s %7.2f s%s\n", k.name.c_str(), k.seconds,
+                  k.cached ? " (cached)" : "");
     out << line;
   }
   std::snprintf(line, sizeof line, "  %-67s %7.2f s%s\n", "halide runtime", r.runtime.seconds,

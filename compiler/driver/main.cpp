@@ -42,7 +42,8 @@ po::variables_map parse(const std::string &cmd, po::options_description &desc, p
 }
 
 int cmd_check(const std::vector<std::string> &args) {
-  po::options_description desc("rnnc check MODEL [options]\n\nValidate a model file and print its layer table.\n\noptions");
+  po::options_description desc(
+      "rnnc check MODEL [options]\n\nValidate a model file and print its layer table.\n\noptions");
   std::string model, target;
   desc.add_options()("model", po::value(&model)->required(), "model file")(
       "json", "print the layer table as one JSON object")("dump", "print the graph IR and the plan")(
@@ -88,7 +89,8 @@ int cmd_compile(const std::vector<std::string> &args) {
   if (vm.count("no-cache")) {
     opt.cache_dir.clear();
   } else {
-    opt.cache_dir = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
+    opt.cache_dir =
+        vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
   }
   opt.keep_temps = vm.count("keep-temps") > 0;
   rnnc::codegen::CompileReport r = rnnc::codegen::compile_model(opt);

@@ -6,22 +6,32 @@ const char *to_string(InputKind k) { return k == InputKind::kTokens ? "tokens" :
 
 const char *to_string(LayerKind k) {
   switch (k) {
-    case LayerKind::kEmbedding: return "embedding";
-    case LayerKind::kRnn: return "rnn";
-    case LayerKind::kLstm: return "lstm";
-    case LayerKind::kGru: return "gru";
-    case LayerKind::kReadout: return "readout";
-    case LayerKind::kDropout: return "dropout";
-    case LayerKind::kLinear: return "linear";
+    case LayerKind::kEmbedding:
+      return "embedding";
+    case LayerKind::kRnn:
+      return "rnn";
+    case LayerKind::kLstm:
+      return "lstm";
+    case LayerKind::kGru:
+      return "gru";
+    case LayerKind::kReadout:
+      return "readout";
+    case LayerKind::kDropout:
+      return "dropout";
+    case LayerKind::kLinear:
+      return "linear";
   }
   return "?";
 }
 
 const char *to_string(ReadoutMode m) {
   switch (m) {
-    case ReadoutMode::kLast: return "last";
-    case ReadoutMode::kAll: return "all";
-    case ReadoutMode::kMean: return "mean";
+    case ReadoutMode::kLast:
+      return "last";
+    case ReadoutMode::kAll:
+      return "all";
+    case ReadoutMode::kMean:
+      return "mean";
   }
   return "?";
 }
@@ -30,9 +40,12 @@ const char *to_string(Nonlinearity n) { return n == Nonlinearity::kTanh ? "tanh"
 
 const char *to_string(LossKind k) {
   switch (k) {
-    case LossKind::kNone: return "none";
-    case LossKind::kCrossEntropy: return "cross_entropy";
-    case LossKind::kMse: return "mse";
+    case LossKind::kNone:
+      return "none";
+    case LossKind::kCrossEntropy:
+      return "cross_entropy";
+    case LossKind::kMse:
+      return "mse";
   }
   return "?";
 }

@@ -25,9 +25,7 @@ const char *to_string(Nonlinearity n);
 const char *to_string(LossKind k);
 const char *to_string(OptimizerKind k);
 
-inline bool is_recurrent(LayerKind k) {
-  return k == LayerKind::kRnn || k == LayerKind::kLstm || k == LayerKind::kGru;
-}
+inline bool is_recurrent(LayerKind k) { return k == LayerKind::kRnn || k == LayerKind::kLstm || k == LayerKind::kGru; }
 
 struct InputSpec {
   InputKind kind = InputKind::kTokens;

@@ -18,8 +18,8 @@ namespace {
 const std::vector<std::string> kTopKeys = {"name", "input", "layers", "loss", "train"};
 const std::vector<std::string> kInputKeys = {"kind", "vocab", "size"};
 const std::vector<std::string> kLossKeys = {"kind"};
-const std::vector<std::string> kTrainKeys = {"optimizer", "learning_rate", "betas", "eps", "weight_decay",
-                                             "momentum", "clip_grad_norm", "epochs", "batch_size", "seed"};
+const std::vector<std::string> kTrainKeys = {"optimizer", "learning_rate",  "betas",  "eps",        "weight_decay",
+                                             "momentum",  "clip_grad_norm", "epochs", "batch_size", "seed"};
 
 const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
     {LayerKind::kEmbedding, {"kind", "dim"}},
@@ -32,21 +32,28 @@ const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
 };
 
 const char *const kCKeywords[] = {
-    "auto",     "break",  "case",    "char",   "const",    "continue", "default",  "do",       "double",
-    "else",     "enum",   "extern",  "float",  "for",      "goto",     "if",       "inline",   "int",
-    "long",     "register", "restrict", "return", "short",  "signed",   "sizeof",   "static",   "struct",
-    "switch",   "typedef", "union",  "unsigned", "void",   "volatile", "while",    "bool",     "class",
-    "delete",   "new",    "private", "public", "template", "this",     "throw",    "try",      "namespace"};
+    "auto",   "break",    "case",     "char",     "const",    "continue", "default", "do",     "double",
+    "else",   "enum",     "extern",   "float",    "for",      "goto",     "if",      "inline", "int",
+    "long",   "register", "restrict", "return",   "short",    "signed",   "sizeof",  "static", "struct",
+    "switch", "typedef",  "union",    "unsigned", "void",     "volatile", "while",   "bool",   "class",
+    "delete", "new",      "private",  "public",   "template", "this",     "throw",   "try",    "namespace"};
 
 const char *type_name(const toml::node &n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    default:
+      return "a date or time";
   }
 }
 
@@ -116,14 +123,15 @@ class Parser {
     }
     if (!n->is_integer()) fail(n->source(), std::string("'") + key + "' must be an integer, not " + type_name(*n));
     int64_t v = n->as_integer()->get();
-    if (v < lo) fail(n->source(), std::string("'") + key + "' must be at least " + std::to_string(lo) +
-                                      " (got " + std::to_string(v) + ")");
+    if (v < lo)
+      fail(n->source(),
+           std::string("'") + key + "' must be at least " + std::to_string(lo) + " (got " + std::to_string(v) + ")");
     if (v > hi) {
       if (hi == kMaxSize)
         fail(n->source(), std::string("'") + key + "' = " + std::to_string(v) +
                               " is absurd: sizes are limited to 2^20 = " + std::to_string(kMaxSize));
-      fail(n->source(), std::string("'") + key + "' must be at most " + std::to_string(hi) + " (got " +
-                            std::to_string(v) + ")");
+      fail(n->source(),
+           std::string("'") + key + "' must be at most " + std::to_string(hi) + " (got " + std::to_string(v) + ")");
     }
     return v;
   }
@@ -149,7 +157,7 @@ class Parser {
     bool bad = !std::isfinite(v) || v < lo || v > hi || (hi_open && v == hi) || (lo_open && v == lo);
     if (bad) {
       std::ostringstream range;
-      range << (lo_open ? "(" : "[") << lo << ", " << (std::isinf(hi) ? "inf" : "") ;
+      range << (lo_open ? "(" : "[") << lo << ", " << (std::isinf(hi) ? "inf" : "");
       if (!std::isinf(hi)) range << hi;
       range << (hi_open || std::isinf(hi) ? ")" : "]");
       std::ostringstream got;
@@ -193,8 +201,8 @@ class Parser {
   const toml::table *get_table(const toml::table &root, const char *key) const {
     const toml::node *n = root.get(key);
     if (!n) return nullptr;
-    if (!n->is_table()) fail(n->source(), std::string("'") + key + "' must be a table ([" + key + "]), not " +
-                                              type_name(*n));
+    if (!n->is_table())
+      fail(n->source(), std::string("'") + key + "' must be a table ([" + key + "]), not " + type_name(*n));
     return n->as_table();
   }
 
@@ -218,8 +226,8 @@ class Parser {
     std::string why = identifier_problem(name);
     if (!why.empty()) {
       if (n) fail(n->source(), "'name' = \"" + name + "\" " + why);
-      throw CompileError(spec.name_loc, "the model has no 'name' and its file name \"" + name + "\" " + why +
-                                             "; add name = \"...\"");
+      throw CompileError(spec.name_loc,
+                         "the model has no 'name' and its file name \"" + name + "\" " + why + "; add name = \"...\"");
     }
     spec.name = name;
   }
@@ -239,7 +247,8 @@ class Parser {
 
   void parse_input(const toml::table &root, ModelSpec &spec) const {
     const toml::table *t = get_table(root, "input");
-    if (!t) throw CompileError(SourceLoc{file_, 1, 1}, "the model has no [input] table (kind = \"tokens\" or \"features\")");
+    if (!t)
+      throw CompileError(SourceLoc{file_, 1, 1}, "the model has no [input] table (kind = \"tokens\" or \"features\")");
     InputSpec &in = spec.input;
     in.loc = loc(t->source());
     // Check the keys before asking for 'kind', so that a misspelt 'kind' gets
@@ -291,9 +300,10 @@ class Parser {
           l.dropout = get_real(*t, "dropout", 0.0, 0.0, 1.0, false);
           l.bias = get_bool(*t, "bias", true);
           if (l.kind == LayerKind::kRnn)
-            l.nonlinearity = get_choice(*t, "nonlinearity", {"tanh", "relu"}, "tanh", t->source(), where, false) == "tanh"
-                                 ? Nonlinearity::kTanh
-                                 : Nonlinearity::kRelu;
+            l.nonlinearity =
+                get_choice(*t, "nonlinearity", {"tanh", "relu"}, "tanh", t->source(), where, false) == "tanh"
+                    ? Nonlinearity::kTanh
+                    : Nonlinearity::kRelu;
           if (l.kind == LayerKind::kGru) l.linear_before_reset = get_bool(*t, "linear_before_reset", true);
           break;
         case LayerKind::kReadout: {
@@ -333,7 +343,8 @@ class Parser {
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string owners;
       for (const auto &[kind, keys] : kLayerKeys)
-        if (std::find(keys.begin(), keys.end(), k) != keys.end()) owners += std::string(owners.empty() ? "" : ", ") + to_string(kind);
+        if (std::find(keys.begin(), keys.end(), k) != keys.end())
+          owners += std::string(owners.empty() ? "" : ", ") + to_string(kind);
       if (!owners.empty()) return " ('" + k + "' belongs to layers of kind " + owners + ")";
       return "";
     }
@@ -382,8 +393,9 @@ class Parser {
     size_t i = 0;
     if (tokens) {
       if (ls[0].kind != LayerKind::kEmbedding)
-        throw CompileError(ls[0].loc, std::string("a model with \"tokens\" input starts with an embedding layer, not ") +
-                                          article(to_string(ls[0].kind)));
+        throw CompileError(ls[0].loc,
+                           std::string("a model with \"tokens\" input starts with an embedding layer, not ") +
+                               article(to_string(ls[0].kind)));
       i = 1;
     }
     bool seen_recurrent = false, seen_readout = false;
@@ -392,45 +404,51 @@ class Parser {
       const std::string what = "layer " + std::to_string(i) + " (" + to_string(l.kind) + ")";
       if (l.kind == LayerKind::kEmbedding) {
         throw CompileError(l.loc, tokens ? what + ": only one embedding layer is allowed, and it comes first"
-                                         : what + ": a model with \"features\" input has no embedding layer "
-                                                  "(embeddings map token ids)");
+                                         : what +
+                                               ": a model with \"features\" input has no embedding layer "
+                                               "(embeddings map token ids)");
       }
       if (!seen_readout) {
         if (is_recurrent(l.kind)) {
           seen_recurrent = true;
         } else if (l.kind == LayerKind::kDropout) {
           if (!seen_recurrent)
-            throw CompileError(l.loc, what + ": before the readout, dropout may only stand between two recurrent layers");
+            throw CompileError(l.loc,
+                               what + ": before the readout, dropout may only stand between two recurrent layers");
           if (i + 1 >= ls.size() || !is_recurrent(ls[i + 1].kind))
-            throw CompileError(l.loc, what + ": before the readout, dropout may only stand between two recurrent "
-                                             "layers; move it after the readout to drop out the readout's output");
+            throw CompileError(l.loc, what +
+                                          ": before the readout, dropout may only stand between two recurrent "
+                                          "layers; move it after the readout to drop out the readout's output");
         } else if (l.kind == LayerKind::kReadout) {
           if (!seen_recurrent)
-            throw CompileError(l.loc, what + ": the readout must follow at least one recurrent layer (rnn, lstm or gru)");
+            throw CompileError(l.loc,
+                               what + ": the readout must follow at least one recurrent layer (rnn, lstm or gru)");
           seen_readout = true;
         } else {  // linear
-          throw CompileError(l.loc, what + ": a linear layer must come after the readout; the recurrent layers' "
-                                           "outputs reach the head through a readout (mode \"last\", \"all\" or \"mean\")");
+          throw CompileError(l.loc,
+                             what +
+                                 ": a linear layer must come after the readout; the recurrent layers' "
+                                 "outputs reach the head through a readout (mode \"last\", \"all\" or \"mean\")");
         }
       } else {
-        if (is_recurrent(l.kind))
-          throw CompileError(l.loc, what + ": recurrent layers must come before the readout");
+        if (is_recurrent(l.kind)) throw CompileError(l.loc, what + ": recurrent layers must come before the readout");
         if (l.kind == LayerKind::kReadout) throw CompileError(l.loc, what + ": a model has exactly one readout");
       }
     }
-    if (!seen_recurrent)
-      throw CompileError(ls.back().loc, "the model has no recurrent layer (rnn, lstm or gru)");
+    if (!seen_recurrent) throw CompileError(ls.back().loc, "the model has no recurrent layer (rnn, lstm or gru)");
     if (!seen_readout)
-      throw CompileError(ls.back().loc, "the model has no readout layer; after the recurrent layers add "
-                                        "[[layers]] kind = \"readout\" with mode \"last\", \"all\" or \"mean\"");
+      throw CompileError(ls.back().loc,
+                         "the model has no readout layer; after the recurrent layers add "
+                         "[[layers]] kind = \"readout\" with mode \"last\", \"all\" or \"mean\"");
   }
 
   void check_loss(const ModelSpec &spec) const {
     if (spec.loss != LossKind::kCrossEntropy) return;
     const LayerSpec &last = spec.layers.back();
     if (last.kind != LayerKind::kLinear || last.out < 2)
-      throw CompileError(spec.loss_loc, "loss \"cross_entropy\" needs the model to end with a linear layer with "
-                                        "out >= 2 (its outputs are the class logits)");
+      throw CompileError(spec.loss_loc,
+                         "loss \"cross_entropy\" needs the model to end with a linear layer with "
+                         "out >= 2 (its outputs are the class logits)");
   }
 
   std::string file_;

@@ -21,21 +21,30 @@ int64_t Param::numel() const {
 
 const char *to_string(Op op) {
   switch (op) {
-    case Op::kInput: return "input";
-    case Op::kEmbedding: return "embedding";
-    case Op::kRecurrent: return "recurrent";
-    case Op::kDropout: return "dropout";
-    case Op::kReadout: return "readout";
-    case Op::kLinear: return "linear";
+    case Op::kInput:
+      return "input";
+    case Op::kEmbedding:
+      return "embedding";
+    case Op::kRecurrent:
+      return "recurrent";
+    case Op::kDropout:
+      return "dropout";
+    case Op::kReadout:
+      return "readout";
+    case Op::kLinear:
+      return "linear";
   }
   return "?";
 }
 
 const char *to_string(Cell c) {
   switch (c) {
-    case Cell::kRnn: return "rnn";
-    case Cell::kLstm: return "lstm";
-    case Cell::kGru: return "gru";
+    case Cell::kRnn:
+      return "rnn";
+    case Cell::kLstm:
+      return "lstm";
+    case Cell::kGru:
+      return "gru";
   }
   return "?";
 }
@@ -67,8 +76,8 @@ class Builder {
     if (p.numel() > kMaxTensorElements) {
       std::string dims;
       for (int64_t d : p.shape) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
-      throw CompileError(node.loc, "parameter '" + p.name + "' would have " + dims + " = " +
-                                       std::to_string(p.numel()) + " elements, above the limit of 2^31");
+      throw CompileError(node.loc, "parameter '" + p.name + "' would have " + dims + " = " + std::to_string(p.numel()) +
+                                       " elements, above the limit of 2^31");
     }
     node.params.push_back(static_cast<int>(g_.params.size()));
     g_.params.push_back(std::move(p));
@@ -92,7 +101,8 @@ Graph build_graph(const ModelSpec &spec) {
   Node input;
   input.op = Op::kInput;
   input.loc = spec.input.loc;
-  input.out = spec.input.kind == InputKind::kTokens ? TensorType{true, 0, true} : TensorType{true, spec.input.size, false};
+  input.out =
+      spec.input.kind == InputKind::kTokens ? TensorType{true, 0, true} : TensorType{true, spec.input.size, false};
   g.nodes.push_back(input);
 
   for (size_t li = 0; li < spec.layers.size(); ++li) {
@@ -174,7 +184,8 @@ void verify(const Graph &g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
     const std::string where = "node " + std::to_string(i) + " (" + to_string(n.op) + ")";
-    if (i > 0 && !(n.in == g.nodes[i - 1].out)) fail(where + " reads " + n.in.str() + " but its producer gives " + g.nodes[i - 1].out.str());
+    if (i > 0 && !(n.in == g.nodes[i - 1].out))
+      fail(where + " reads " + n.in.str() + " but its producer gives " + g.nodes[i - 1].out.str());
     if (i > 0 && n.op == Op::kInput) fail(where + " is a second input");
     if (n.out.width <= 0 && !n.out.tokens) fail(where + " has a non-positive width");
     if (n.out.tokens && n.op != Op::kInput) fail(where + " produces token ids");
@@ -189,7 +200,8 @@ void verify(const Graph &g) {
       case Op::kReadout:
         if (seen_readout || !seen_recurrent) fail(where + " is misplaced");
         seen_readout = true;
-        if (n.out.per_step != (n.mode == ReadoutMode::kAll) || n.out.width != n.in.width) fail(where + " has a wrong type");
+        if (n.out.per_step != (n.mode == ReadoutMode::kAll) || n.out.width != n.in.width)
+          fail(where + " has a wrong type");
         break;
       case Op::kLinear:
         if (!seen_readout) fail(where + " precedes the readout");
@@ -230,7 +242,8 @@ void verify(const Graph &g) {
       for (int d = 0; d < n.directions(); ++d) {
         const size_t base = (k * n.directions() + d) * per;
         const Param &wih = g.params[n.params[base]], &whh = g.params[n.params[base + 1]];
-        if (wih.shape != std::vector<int64_t>{gh, n.sublayer_input(k)} || whh.shape != std::vector<int64_t>{gh, n.hidden})
+        if (wih.shape != std::vector<int64_t>{gh, n.sublayer_input(k)} ||
+            whh.shape != std::vector<int64_t>{gh, n.hidden})
           fail("parameter " + wih.name + " or " + whh.name + " has a wrong shape");
       }
   }
@@ -242,10 +255,14 @@ std::string describe_impl(const Graph &g, const Node &n) {
   std::ostringstream s;
   switch (n.op) {
     case Op::kInput:
-      if (g.input.kind == InputKind::kTokens) s << "tokens, vocab " << g.input.vocab;
-      else s << "features, size " << g.input.size;
+      if (g.input.kind == InputKind::kTokens)
+        s << "tokens, vocab " << g.input.vocab;
+      else
+        s << "features, size " << g.input.size;
       break;
-    case Op::kEmbedding: s << "vocab " << n.vocab << ", dim " << n.out.width; break;
+    case Op::kEmbedding:
+      s << "vocab " << n.vocab << ", dim " << n.out.width;
+      break;
     case Op::kRecurrent:
       s << "hidden " << n.hidden;
       if (n.num_layers > 1) s << ", " << n.num_layers << " layers";
@@ -255,8 +272,12 @@ std::string describe_impl(const Graph &g, const Node &n) {
       if (n.cell == Cell::kRnn) s << ", " << to_string(n.nonlinearity);
       if (n.cell == Cell::kGru && !n.linear_before_reset) s << ", reset before linear";
       break;
-    case Op::kDropout: s << "p " << n.p; break;
-    case Op::kReadout: s << "mode " << to_string(n.mode); break;
+    case Op::kDropout:
+      s << "p " << n.p;
+      break;
+    case Op::kReadout:
+      s << "mode " << to_string(n.mode);
+      break;
     case Op::kLinear:
       s << n.in.width << " -> " << n.out_features;
       if (!n.bias) s << ", no bias";
@@ -264,7 +285,6 @@ std::string describe_impl(const Graph &g, const Node &n) {
   }
   return s.str();
 }
-
 
 std::string json_escape(const std::string &s) {
   std::string o;
@@ -300,8 +320,8 @@ std::string print_graph(const Graph &g) {
       const Param &par = g.params[p];
       s << "      param " << par.name << " [";
       for (size_t d = 0; d < par.shape.size(); ++d) s << (d ? ", " : "") << par.shape[d];
-      s << "] init " << (par.init == InitKind::kNormal ? "normal(0, 1)" : "uniform(+-" + std::to_string(par.bound) + ")")
-        << "\n";
+      s << "] init "
+        << (par.init == InitKind::kNormal ? "normal(0, 1)" : "uniform(+-" + std::to_string(par.bound) + ")") << "\n";
     }
   }
   s << "  loss " << to_string(g.loss) << "\n";
@@ -317,7 +337,8 @@ std::string layer_table(const Graph &g) {
     const Node &n = g.nodes[i];
     std::string idx = n.layer >= 0 ? std::to_string(n.layer) : "-";
     std::snprintf(line, sizeof line, "%-6s %-10s %-34s %-16s %12lld\n", idx.c_str(), node_kind(n).c_str(),
-                  node_details(g, n).c_str(), n.out.str().c_str(), static_cast<long long>(g.param_count(static_cast<int>(i))));
+                  node_details(g, n).c_str(), n.out.str().c_str(),
+                  static_cast<long long>(g.param_count(static_cast<int>(i))));
     s << line;
   }
   std::snprintf(line, sizeof line, "%-69s %12lld\n", "total", static_cast<long long>(g.total_params()));

@@ -71,7 +71,8 @@ Expr dropout_hash(Expr seed, Expr site, Expr element) {
     x = x * Internal::make_const(UInt(32), (uint64_t)0x846ca68bull);
     return x ^ (x >> 16);
   };
-  Expr key = mix(cast<uint32_t>(seed) ^ (cast<uint32_t>(site) * Internal::make_const(UInt(32), (uint64_t)0x9e3779b9ull)));
+  Expr key =
+      mix(cast<uint32_t>(seed) ^ (cast<uint32_t>(site) * Internal::make_const(UInt(32), (uint64_t)0x9e3779b9ull)));
   return mix(mix(cast<uint32_t>(element) ^ key) + key);
 }
 

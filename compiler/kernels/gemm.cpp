@@ -28,8 +28,8 @@ PackAlgorithm pack_weights(const KernelDesc &d) {
   a.jo = Var("jo");
   a.out = Func("packed");
   Expr j = a.jo * tile + a.ji;
-  Expr value = d.transpose ? w(clamp(j, 0, h - 1), a.k)
-                           : w(a.k, clamp(a.g * h + j, 0, static_cast<int>(d.g * d.h) - 1));
+  Expr value =
+      d.transpose ? w(clamp(j, 0, h - 1), a.k) : w(a.k, clamp(a.g * h + j, 0, static_cast<int>(d.g * d.h) - 1));
   a.out(a.ji, a.g, a.k, a.jo) = select(j < h, value, 0.0f);
   OutputImageParam o = a.out.output_buffer();
   o.dim(0).set_bounds(0, tile).set_stride(1);

@@ -4,27 +4,48 @@ namespace rnnc::kernels {
 
 const char *to_string(Family f) {
   switch (f) {
-    case Family::kPackWeights: return "pack_weights";
-    case Family::kGemmFwd: return "gemm_fwd";
-    case Family::kRnnStepFwd: return "rnn_step_fwd";
-    case Family::kLstmStepFwd: return "lstm_step_fwd";
-    case Family::kGruStepFwd: return "gru_step_fwd";
-    case Family::kReadoutLast: return "readout_last";
-    case Family::kReadoutMean: return "readout_mean";
-    case Family::kDropout: return "dropout";
-    case Family::kGemmWgrad: return "gemm_wgrad";
-    case Family::kColSum: return "colsum";
-    case Family::kScatterRows: return "scatter_rows";
-    case Family::kRnnStepBwd: return "rnn_step_bwd";
-    case Family::kLstmStepBwd: return "lstm_step_bwd";
-    case Family::kGruStepBwd: return "gru_step_bwd";
-    case Family::kReadoutLastBwd: return "readout_last_bwd";
-    case Family::kReadoutMeanBwd: return "readout_mean_bwd";
-    case Family::kSoftmaxXent: return "softmax_xent";
-    case Family::kMseLoss: return "mse_loss";
-    case Family::kSumSquares: return "sum_squares";
-    case Family::kAdamUpdate: return "adam_update";
-    case Family::kSgdUpdate: return "sgd_update";
+    case Family::kPackWeights:
+      return "pack_weights";
+    case Family::kGemmFwd:
+      return "gemm_fwd";
+    case Family::kRnnStepFwd:
+      return "rnn_step_fwd";
+    case Family::kLstmStepFwd:
+      return "lstm_step_fwd";
+    case Family::kGruStepFwd:
+      return "gru_step_fwd";
+    case Family::kReadoutLast:
+      return "readout_last";
+    case Family::kReadoutMean:
+      return "readout_mean";
+    case Family::kDropout:
+      return "dropout";
+    case Family::kGemmWgrad:
+      return "gemm_wgrad";
+    case Family::kColSum:
+      return "colsum";
+    case Family::kScatterRows:
+      return "scatter_rows";
+    case Family::kRnnStepBwd:
+      return "rnn_step_bwd";
+    case Family::kLstmStepBwd:
+      return "lstm_step_bwd";
+    case Family::kGruStepBwd:
+      return "gru_step_bwd";
+    case Family::kReadoutLastBwd:
+      return "readout_last_bwd";
+    case Family::kReadoutMeanBwd:
+      return "readout_mean_bwd";
+    case Family::kSoftmaxXent:
+      return "softmax_xent";
+    case Family::kMseLoss:
+      return "mse_loss";
+    case Family::kSumSquares:
+      return "sum_squares";
+    case Family::kAdamUpdate:
+      return "adam_update";
+    case Family::kSgdUpdate:
+      return "sgd_update";
   }
   return "?";
 }
@@ -111,7 +132,7 @@ std::vector<ArgSig> signature(const KernelDesc &d) {
     case Family::kRnnStepFwd:
       return {in_f("xp", 2, d.h), in_f("h_prev", 2, d.h), in_f("w", 4, t), in_f("bias", 1, d.h), out_f("h", 2, d.h)};
     case Family::kLstmStepFwd: {
-      std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, d.h), in_f("c_prev", 2, d.h),
+      std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, d.h),   in_f("c_prev", 2, d.h),
                                in_f("w", 4, t),        in_f("bias", 1, 4 * d.h), out_f("h", 2, d.h),
                                out_f("c", 2, d.h)};
       if (d.train)
@@ -143,20 +164,20 @@ std::vector<ArgSig> signature(const KernelDesc &d) {
     case Family::kScatterRows:
       return {in_f("dx", 2, d.n), in_i("idx"), out_f("out", 2, d.n)};
     case Family::kRnnStepBwd:
-      return {in_f("dout", 2, d.h), in_f("dh_next", 2, d.h), in_f("h", 2, d.h), in_f("wt", 4, t),
-              out_f("da", 2, d.h), out_f("dh_prev", 2, d.h)};
+      return {in_f("dout", 2, d.h), in_f("dh_next", 2, d.h), in_f("h", 2, d.h),
+              in_f("wt", 4, t),     out_f("da", 2, d.h),     out_f("dh_prev", 2, d.h)};
     case Family::kLstmStepBwd:
-      return {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("dc_next", 2, d.h), in_f("gate_i", 2, d.h),
-              in_f("gate_f", 2, d.h), in_f("gate_g", 2, d.h),  in_f("gate_o", 2, d.h),  in_f("c", 2, d.h),
-              in_f("c_prev", 2, d.h), in_f("wt", 4, t),        out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, d.h),
+      return {in_f("dout", 2, d.h),    in_f("dh_next", 2, d.h), in_f("dc_next", 2, d.h), in_f("gate_i", 2, d.h),
+              in_f("gate_f", 2, d.h),  in_f("gate_g", 2, d.h),  in_f("gate_o", 2, d.h),  in_f("c", 2, d.h),
+              in_f("c_prev", 2, d.h),  in_f("wt", 4, t),        out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, d.h),
               out_f("dc_prev", 2, d.h)};
     case Family::kGruStepBwd:
       if (d.linear_before_reset)
-        return {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("h_prev", 2, d.h),  in_f("gate_r", 2, d.h),
-                in_f("gate_z", 2, d.h), in_f("gate_n", 2, d.h),  in_f("hn", 2, d.h),      in_f("wt", 4, t),
+        return {in_f("dout", 2, d.h),     in_f("dh_next", 2, d.h),  in_f("h_prev", 2, d.h),  in_f("gate_r", 2, d.h),
+                in_f("gate_z", 2, d.h),   in_f("gate_n", 2, d.h),   in_f("hn", 2, d.h),      in_f("wt", 4, t),
                 out_f("dxp", 2, 3 * d.h), out_f("dhp", 2, 3 * d.h), out_f("dh_prev", 2, d.h)};
-      return {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("h_prev", 2, d.h), in_f("gate_r", 2, d.h),
-              in_f("gate_z", 2, d.h), in_f("gate_n", 2, d.h),  in_f("wt", 4, t),       out_f("da", 2, 3 * d.h),
+      return {in_f("dout", 2, d.h),     in_f("dh_next", 2, d.h), in_f("h_prev", 2, d.h), in_f("gate_r", 2, d.h),
+              in_f("gate_z", 2, d.h),   in_f("gate_n", 2, d.h),  in_f("wt", 4, t),       out_f("da", 2, 3 * d.h),
               out_f("dh_prev", 2, d.h), out_f("rh", 2, d.h)};
     case Family::kReadoutLastBwd:
       if (d.dirs == 2)
@@ -167,19 +188,29 @@ std::vector<ArgSig> signature(const KernelDesc &d) {
     case Family::kSoftmaxXent:
       return {in_f("logits", 2, d.n), in_i("labels"), sc_f("scale"), out_f("loss", 2, 1), out_f("dlogits", 2, d.n)};
     case Family::kMseLoss:
-      return {in_f("pred", 2, d.n), in_f("target", 2, d.n), sc_f("scale"), out_f("loss", 2, 1),
-              out_f("dpred", 2, d.n)};
+      return {in_f("pred", 2, d.n), in_f("target", 2, d.n), sc_f("scale"), out_f("loss", 2, 1), out_f("dpred", 2, d.n)};
     case Family::kSumSquares:
       return {in_f("g", 1, -1), out_f("sum", 2, 1)};
     case Family::kAdamUpdate:
-      return {in_f("p", 1, -1), in_f("g", 1, -1),     in_f("m", 1, -1),       in_f("v", 1, -1),
-              sc_f("lr"),       sc_f("beta1"),        sc_f("beta2"),          sc_f("eps"),
-              sc_f("weight_decay"), sc_f("bias_correction1"), sc_f("bias_correction2"), sc_f("grad_scale"),
-              out_f("p_out", 1, -1), out_f("m_out", 1, -1), out_f("v_out", 1, -1)};
+      return {in_f("p", 1, -1),
+              in_f("g", 1, -1),
+              in_f("m", 1, -1),
+              in_f("v", 1, -1),
+              sc_f("lr"),
+              sc_f("beta1"),
+              sc_f("beta2"),
+              sc_f("eps"),
+              sc_f("weight_decay"),
+              sc_f("bias_correction1"),
+              sc_f("bias_correction2"),
+              sc_f("grad_scale"),
+              out_f("p_out", 1, -1),
+              out_f("m_out", 1, -1),
+              out_f("v_out", 1, -1)};
     case Family::kSgdUpdate:
-      return {in_f("p", 1, -1),   in_f("g", 1, -1),      in_f("buf", 1, -1),       sc_f("lr"),
-              sc_f("momentum"),   sc_f("weight_decay"),  sc_f("grad_scale"),       out_f("p_out", 1, -1),
-              out_f("buf_out", 1, -1)};
+      return {in_f("p", 1, -1),   in_f("g", 1, -1),      in_f("buf", 1, -1),
+              sc_f("lr"),         sc_f("momentum"),      sc_f("weight_decay"),
+              sc_f("grad_scale"), out_f("p_out", 1, -1), out_f("buf_out", 1, -1)};
   }
   return {};
 }

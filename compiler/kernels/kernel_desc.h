@@ -13,28 +13,28 @@ namespace rnnc::kernels {
 
 enum class Family {
   // Forward (inference and training)
-  kPackWeights,   // W [g*h, k] -> tiles (ji, g, k, jo) of `tile` units; transposed: W [k, h]
-  kGemmFwd,       // out[r, n] = sum_k a[idx(r), k] w[n, k] (+ a second such term) + bias[n]
-  kRnnStepFwd,    // one vanilla-RNN step (tanh or relu)
-  kLstmStepFwd,   // one LSTM step
-  kGruStepFwd,    // one GRU step (linear before reset, or the ONNX form)
-  kReadoutLast,   // per sequence: the state after its last step (both directions)
-  kReadoutMean,   // per sequence: mean of its outputs over its own steps
-  kDropout,       // out = x * keep(seed, site, element) / (1 - p), counter-based
+  kPackWeights,  // W [g*h, k] -> tiles (ji, g, k, jo) of `tile` units; transposed: W [k, h]
+  kGemmFwd,      // out[r, n] = sum_k a[idx(r), k] w[n, k] (+ a second such term) + bias[n]
+  kRnnStepFwd,   // one vanilla-RNN step (tanh or relu)
+  kLstmStepFwd,  // one LSTM step
+  kGruStepFwd,   // one GRU step (linear before reset, or the ONNX form)
+  kReadoutLast,  // per sequence: the state after its last step (both directions)
+  kReadoutMean,  // per sequence: mean of its outputs over its own steps
+  kDropout,      // out = x * keep(seed, site, element) / (1 - p), counter-based
   // Backward
-  kGemmWgrad,     // dw[n, k] = sum_r dy[r, n] a[idx(r), k]
-  kColSum,        // db[n] = sum_r dy[r, n]
-  kScatterRows,   // out[v, :] = sum of dx[r, :] over the rows r with idx(r) = v (embedding gradient)
-  kRnnStepBwd,    // gate gradients and dh_{t-1} of one step
-  kLstmStepBwd,   // gate gradients, dh_{t-1} and dc_{t-1}
-  kGruStepBwd,    // gate gradients (input and hidden side) and dh_{t-1}
+  kGemmWgrad,    // dw[n, k] = sum_r dy[r, n] a[idx(r), k]
+  kColSum,       // db[n] = sum_r dy[r, n]
+  kScatterRows,  // out[v, :] = sum of dx[r, :] over the rows r with idx(r) = v (embedding gradient)
+  kRnnStepBwd,   // gate gradients and dh_{t-1} of one step
+  kLstmStepBwd,  // gate gradients, dh_{t-1} and dc_{t-1}
+  kGruStepBwd,   // gate gradients (input and hidden side) and dh_{t-1}
   kReadoutLastBwd,
   kReadoutMeanBwd,
   // Losses
-  kSoftmaxXent,   // per-row cross-entropy and its gradient
-  kMseLoss,       // per-row squared error and its gradient
+  kSoftmaxXent,  // per-row cross-entropy and its gradient
+  kMseLoss,      // per-row squared error and its gradient
   // Optimizer
-  kSumSquares,    // sum of squares of a gradient (for norms and clipping)
+  kSumSquares,  // sum of squares of a gradient (for norms and clipping)
   kAdamUpdate,
   kSgdUpdate,
 };
@@ -55,12 +55,12 @@ struct KernelDesc {
   int64_t h = 0;
   int g = 1;
   int dirs = 1;
-  bool gather = false;  // kGemmFwd: rows of `a` are picked through an index array
-  bool train = false;   // step kernels: also write the activations backward needs
-  bool relu = false;    // kRnnStepFwd
+  bool gather = false;              // kGemmFwd: rows of `a` are picked through an index array
+  bool train = false;               // step kernels: also write the activations backward needs
+  bool relu = false;                // kRnnStepFwd
   bool linear_before_reset = true;  // GRU steps
-  bool transpose = false;  // kPackWeights: pack W^T (units are W's columns)
-  int terms = 1;           // kGemmFwd: 2 adds a second product, its rows always gathered
+  bool transpose = false;           // kPackWeights: pack W^T (units are W's columns)
+  int terms = 1;                    // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)
 
   // A unique, readable name, also the generated function's suffix,
@@ -74,9 +74,9 @@ enum class ArgType { kBufferF32, kBufferI32, kScalarF32, kScalarI32 };
 struct ArgSig {
   std::string name;
   ArgType type;
-  int dims;         // buffers only
+  int dims;  // buffers only
   bool output;
-  int64_t width;    // extent of dimension 0 (innermost), or -1 when free
+  int64_t width;  // extent of dimension 0 (innermost), or -1 when free
 };
 
 // The argument list of the kernel `d` generates; the plan must pass exactly

@@ -80,9 +80,9 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   Expr i = gi(j, r), f = gf(j, r), g = gg(j, r), o = go(j, r), tc = tanh_f32(c(j, r));
   Expr dcj = dc(j);
   a.out = Func("da");
-  a.out(a.j, r) = select(gate == 0, dcj * g * i * (1.0f - i),  //
-                         gate == 1, dcj * c_prev(j, r) * f * (1.0f - f),
-                         gate == 2, dcj * i * (1.0f - g * g),  //
+  a.out(a.j, r) = select(gate == 0, dcj * g * i * (1.0f - i),             //
+                         gate == 1, dcj * c_prev(j, r) * f * (1.0f - f),  //
+                         gate == 2, dcj * i * (1.0f - g * g),             //
                          dh(j) * tc * o * (1.0f - o));
   detail::fix_output_width(a.out, 4 * h);
   detail::define_packed_product(a.prod, wt, a.out, 4 * h, 1);

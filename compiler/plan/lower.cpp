@@ -23,7 +23,7 @@ struct Value {
   int embedding = -1;  // kEmbedded: the table (a parameter)
   int h_fwd = -1;      // kRecurrent: output rows of each direction (views of the state buffers)
   int h_rev = -1;
-  int buffer = -1;     // kBuffer, or a kRecurrent's materialised output
+  int buffer = -1;  // kBuffer, or a kRecurrent's materialised output
 };
 
 // One direction of a stacked sub-layer, as the backward pass needs it.
@@ -160,7 +160,9 @@ class Lowerer {
 
   static Arg buf(int id, SliceKind s = kSliceAll) { return Arg{kArgBuffer, id, s}; }
   static Arg par(int id) { return Arg{kArgParam, id}; }
-  static Arg grad(int id, int64_t row0 = 0, int64_t nrows = 0) { return Arg{kArgGrad, id, kSliceAll, 0.0f, row0, nrows}; }
+  static Arg grad(int id, int64_t row0 = 0, int64_t nrows = 0) {
+    return Arg{kArgGrad, id, kSliceAll, 0.0f, row0, nrows};
+  }
   static Arg pk(int id) { return Arg{kArgPacked, id}; }
   static Arg idx(IndexKind k) { return Arg{kArgIndex, k}; }
   static Arg zeros(int64_t n) { return Arg{kArgZeros, static_cast<int>(n)}; }
@@ -263,8 +265,7 @@ class Lowerer {
     d.n = v.width;
     const int out = buffer(tag + ".dropped", rows, v.width);
     const int site = next_site_++;
-    steps.push_back(call(kernel(d),
-                         {buf(in), scalar(kScalarDropoutSeed), const_i(site), const_f(p), buf(out)},
+    steps.push_back(call(kernel(d), {buf(in), scalar(kScalarDropoutSeed), const_i(site), const_f(p), buf(out)},
                          tag + ": dropout p=" + std::to_string(p)));
     TapeEntry e;
     e.kind = TapeEntry::kDropout;
@@ -401,7 +402,7 @@ class Lowerer {
 
         // The time loop of fused steps.
         KernelDesc sd;
-        sd.family = n.cell == ir::Cell::kRnn ? Family::kRnnStepFwd
+        sd.family = n.cell == ir::Cell::kRnn    ? Family::kRnnStepFwd
                     : n.cell == ir::Cell::kLstm ? Family::kLstmStepFwd
                                                 : Family::kGruStepFwd;
         sd.h = h;
@@ -504,25 +505,33 @@ class Lowerer {
     d.n = width;
     if (g_.loss == LossKind::kCrossEntropy) {
       d.family = Family::kSoftmaxXent;
-      loss.push_back(call(kernel(d),
-                           {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale),
-                            buf(plan_.loss_buffer), buf(dout)},
-                           "loss: cross-entropy and its gradient"));
+      loss.push_back(
+          call(kernel(d),
+               {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale), buf(plan_.loss_buffer), buf(dout)},
+               "loss: cross-entropy and its gradient"));
     } else {
       d.family = Family::kMseLoss;
-      loss.push_back(call(kernel(d),
-                           {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale),
-                            buf(plan_.loss_buffer), buf(dout)},
-                           "loss: squared error and its gradient"));
+      loss.push_back(
+          call(kernel(d),
+               {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale), buf(plan_.loss_buffer), buf(dout)},
+               "loss: squared error and its gradient"));
     }
     Grad gr;
     gr.buffer = dout;
     for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {
       switch (it->kind) {
-        case TapeEntry::kLinear: gr = backward_linear(*it, gr, steps); break;
-        case TapeEntry::kDropout: gr = backward_dropout(*it, gr, steps); break;
-        case TapeEntry::kReadout: gr = backward_readout(*it, gr, steps); break;
-        case TapeEntry::kSublayer: gr = backward_sublayer(*it, gr, steps); break;
+        case TapeEntry::kLinear:
+          gr = backward_linear(*it, gr, steps);
+          break;
+        case TapeEntry::kDropout:
+          gr = backward_dropout(*it, gr, steps);
+          break;
+        case TapeEntry::kReadout:
+          gr = backward_readout(*it, gr, steps);
+          break;
+        case TapeEntry::kSublayer:
+          gr = backward_sublayer(*it, gr, steps);
+          break;
       }
     }
   }
@@ -633,7 +642,7 @@ class Lowerer {
         steps.push_back(zero(dcs, what + ": clear the cell-state gradient"));
       }
       KernelDesc bd;
-      bd.family = n.cell == ir::Cell::kRnn ? Family::kRnnStepBwd
+      bd.family = n.cell == ir::Cell::kRnn    ? Family::kRnnStepBwd
                   : n.cell == ir::Cell::kLstm ? Family::kLstmStepBwd
                                               : Family::kGruStepBwd;
       bd.h = h;
@@ -698,8 +707,8 @@ class Lowerer {
         KernelDesc wn = wg;
         wn.n = h;
         wn.gather = false;
-        steps.push_back(call(kernel(wn), {buf(nn), buf(rh), grad(dt.w_hh, 2 * h, h)},
-                             what + ": recurrent weight gradient (n)"));
+        steps.push_back(
+            call(kernel(wn), {buf(nn), buf(rh), grad(dt.w_hh, 2 * h, h)}, what + ": recurrent weight gradient (n)"));
       } else {
         wg.n = gates * h;
         steps.push_back(call(kernel(wg), {buf(dhp), buf(dt.hs), idx(kIdxPrevRow), grad(dt.w_hh)},
@@ -770,20 +779,20 @@ class Lowerer {
     KernelDesc ud;
     if (t.optimizer == OptimizerKind::kAdam) {
       ud.family = Family::kAdamUpdate;
-      plan_.update.push_back(call(kernel(ud),
-                                  {flat(kFlatParams), flat(kFlatGrads), flat(kFlatSlot1), flat(kFlatSlot2),
-                                   scalar(kScalarLearningRate), const_f(t.beta1), const_f(t.beta2), const_f(t.eps),
-                                   const_f(t.weight_decay), scalar(kScalarBiasCorrection1),
-                                   scalar(kScalarBiasCorrection2), scalar(kScalarGradScale), flat(kFlatParamsNext),
-                                   flat(kFlatSlot1Next), flat(kFlatSlot2Next)},
-                                  "Adam update of every parameter"));
+      plan_.update.push_back(
+          call(kernel(ud),
+               {flat(kFlatParams), flat(kFlatGrads), flat(kFlatSlot1), flat(kFlatSlot2), scalar(kScalarLearningRate),
+                const_f(t.beta1), const_f(t.beta2), const_f(t.eps), const_f(t.weight_decay),
+                scalar(kScalarBiasCorrection1), scalar(kScalarBiasCorrection2), scalar(kScalarGradScale),
+                flat(kFlatParamsNext), flat(kFlatSlot1Next), flat(kFlatSlot2Next)},
+               "Adam update of every parameter"));
     } else {
       ud.family = Family::kSgdUpdate;
-      plan_.update.push_back(call(kernel(ud),
-                                  {flat(kFlatParams), flat(kFlatGrads), flat(kFlatSlot1), scalar(kScalarLearningRate),
-                                   const_f(t.momentum), const_f(t.weight_decay), scalar(kScalarGradScale),
-                                   flat(kFlatParamsNext), flat(kFlatSlot1Next)},
-                                  "SGD update of every parameter"));
+      plan_.update.push_back(
+          call(kernel(ud),
+               {flat(kFlatParams), flat(kFlatGrads), flat(kFlatSlot1), scalar(kScalarLearningRate), const_f(t.momentum),
+                const_f(t.weight_decay), scalar(kScalarGradScale), flat(kFlatParamsNext), flat(kFlatSlot1Next)},
+               "SGD update of every parameter"));
     }
   }
 

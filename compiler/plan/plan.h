@@ -44,7 +44,7 @@ struct Step {
 struct Packed {
   std::string name;
   int param = -1;
-  int kernel = -1;  // its pack kernel
+  int kernel = -1;            // its pack kernel
   std::vector<int64_t> dims;  // Halide order
 };
 
@@ -63,8 +63,8 @@ struct Plan {
   std::vector<Buffer> buffers;
   std::vector<Step> infer, train_fwd, loss, train_bwd, grad_norm, update;
   int output_buffer = -1;
-  int loss_buffer = -1;     // training only
-  int grad_sq_buffer = -1;  // training only
+  int loss_buffer = -1;       // training only
+  int grad_sq_buffer = -1;    // training only
   std::vector<State> states;  // PyTorch h_n order: layer-major, direction-minor
   int64_t output_width = 0;
   bool per_step_output = false;

@@ -10,45 +10,67 @@ namespace {
 
 const char *rows_name(int r) {
   switch (r) {
-    case kRowsPacked: return "R";
-    case kRowsState: return "N+R";
-    case kRowsBatch: return "N";
-    default: return "1";
+    case kRowsPacked:
+      return "R";
+    case kRowsState:
+      return "N+R";
+    case kRowsBatch:
+      return "N";
+    default:
+      return "1";
   }
 }
 
 const char *index_name(int i) {
-  static const char *names[] = {"input_fwd", "input_rev", "perm",    "last_row", "row_seq",
-                                "lengths",   "step_offsets", "sort_pos", "last_of", "batch_sizes", "prev_row"};
+  static const char *names[] = {"input_fwd",    "input_rev", "perm",    "last_row",    "row_seq", "lengths",
+                                "step_offsets", "sort_pos",  "last_of", "batch_sizes", "prev_row"};
   return i >= 0 && i < kIdxCount ? names[i] : "?";
 }
 
 const char *slice_name(int s) {
   switch (s) {
-    case kSliceStep: return "[t]";
-    case kSliceStateCur: return "[state t]";
-    case kSliceStatePrev: return "[state t-1]";
-    default: return "";
+    case kSliceStep:
+      return "[t]";
+    case kSliceStateCur:
+      return "[state t]";
+    case kSliceStatePrev:
+      return "[state t-1]";
+    default:
+      return "";
   }
 }
 
 std::string arg_str(const Arg &a, const Plan &p, const ir::Graph &g) {
   std::ostringstream s;
   switch (a.kind) {
-    case kArgBuffer: s << "%" << p.buffers[a.id].name << slice_name(a.slice); break;
+    case kArgBuffer:
+      s << "%" << p.buffers[a.id].name << slice_name(a.slice);
+      break;
     case kArgParam:
     case kArgGrad:
       s << (a.kind == kArgParam ? "param " : "grad ") << g.params[a.id].name;
       if (a.nrows) s << "[" << a.row0 << ":" << a.row0 + a.nrows << "]";
       break;
-    case kArgPacked: s << "packed " << p.packed[a.id].name; break;
-    case kArgIndex: s << "index " << index_name(a.id); break;
-    case kArgInput: s << "input"; break;
-    case kArgZeros: s << "zeros(" << a.id << ")"; break;
-    case kArgConstF: s << a.fvalue; break;
-    case kArgConstI: s << a.id; break;
+    case kArgPacked:
+      s << "packed " << p.packed[a.id].name;
+      break;
+    case kArgIndex:
+      s << "index " << index_name(a.id);
+      break;
+    case kArgInput:
+      s << "input";
+      break;
+    case kArgZeros:
+      s << "zeros(" << a.id << ")";
+      break;
+    case kArgConstF:
+      s << a.fvalue;
+      break;
+    case kArgConstI:
+      s << a.id;
+      break;
     case kArgScalar: {
-      static const char *scalars[] = {"dropout_seed", "loss_scale", "learning_rate", "bias_correction1",
+      static const char *scalars[] = {"dropout_seed",     "loss_scale", "learning_rate", "bias_correction1",
                                       "bias_correction2", "grad_scale", "step"};
       s << "scalar " << (a.id >= 0 && a.id < kScalarCount ? scalars[a.id] : "?");
       break;
@@ -59,7 +81,9 @@ std::string arg_str(const Arg &a, const Plan &p, const ir::Graph &g) {
       if (a.nrows) s << "[" << a.row0 << ":" << a.row0 + a.nrows << "]";
       break;
     }
-    case kArgLabels: s << "labels"; break;
+    case kArgLabels:
+      s << "labels";
+      break;
   }
   return s.str();
 }
@@ -72,14 +96,24 @@ void print_steps(std::ostringstream &s, const char *title, const std::vector<Ste
     const Step &st = steps[i];
     s << "  " << i << ": ";
     switch (st.op) {
-      case kOpCall: s << "call " << p.kernels[st.kernel].name(); break;
+      case kOpCall:
+        s << "call " << p.kernels[st.kernel].name();
+        break;
       case kOpTimeLoop:
         s << "for t " << (st.direction == kForward ? "in 0..T-1" : "in T-1..0") << ": " << p.kernels[st.kernel].name();
         break;
-      case kOpWholeLoop: s << "loop kernel " << p.kernels[st.kernel].name(); break;
-      case kOpGatherRows: s << "gather rows"; break;
-      case kOpZero: s << "zero"; break;
-      case kOpPack: s << "pack"; break;
+      case kOpWholeLoop:
+        s << "loop kernel " << p.kernels[st.kernel].name();
+        break;
+      case kOpGatherRows:
+        s << "gather rows";
+        break;
+      case kOpZero:
+        s << "zero";
+        break;
+      case kOpPack:
+        s << "pack";
+        break;
     }
     s << "(";
     std::vector<kernels::ArgSig> sig;

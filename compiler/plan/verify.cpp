@@ -41,7 +41,9 @@ class Verifier {
   }
 
  private:
-  [[noreturn]] void fail(const std::string &m) const { throw std::logic_error("plan of '" + g_.name + "' is invalid: " + m); }
+  [[noreturn]] void fail(const std::string &m) const {
+    throw std::logic_error("plan of '" + g_.name + "' is invalid: " + m);
+  }
 
   void check_buffer(int i) {
     const Buffer &b = p_.buffers[i];
@@ -59,38 +61,56 @@ class Verifier {
   // The extent of dimension 0 an argument provides, or -1 if unknown.
   int64_t width_of(const Arg &a) const {
     switch (a.kind) {
-      case kArgBuffer: return p_.buffers.at(a.id).cols;
+      case kArgBuffer:
+        return p_.buffers.at(a.id).cols;
       case kArgParam:
-      case kArgGrad: return g_.params.at(a.id).shape.back();
-      case kArgPacked: return p_.packed.at(a.id).dims.at(0);
-      case kArgZeros: return a.id;
-      case kArgInput: return g_.input.kind == InputKind::kFeatures ? g_.input.size : -1;
-      case kArgLabels: return g_.loss == LossKind::kMse ? p_.output_width : -1;
-      default: return -1;
+      case kArgGrad:
+        return g_.params.at(a.id).shape.back();
+      case kArgPacked:
+        return p_.packed.at(a.id).dims.at(0);
+      case kArgZeros:
+        return a.id;
+      case kArgInput:
+        return g_.input.kind == InputKind::kFeatures ? g_.input.size : -1;
+      case kArgLabels:
+        return g_.loss == LossKind::kMse ? p_.output_width : -1;
+      default:
+        return -1;
     }
   }
 
   int dims_of(const Arg &a) const {
     switch (a.kind) {
-      case kArgBuffer: return 2;
+      case kArgBuffer:
+        return 2;
       case kArgParam:
-      case kArgGrad: return static_cast<int>(g_.params.at(a.id).shape.size());
-      case kArgPacked: return static_cast<int>(p_.packed.at(a.id).dims.size());
-      case kArgInput: return g_.input.kind == InputKind::kFeatures ? 2 : 1;
-      case kArgLabels: return g_.loss == LossKind::kMse ? 2 : 1;
+      case kArgGrad:
+        return static_cast<int>(g_.params.at(a.id).shape.size());
+      case kArgPacked:
+        return static_cast<int>(p_.packed.at(a.id).dims.size());
+      case kArgInput:
+        return g_.input.kind == InputKind::kFeatures ? 2 : 1;
+      case kArgLabels:
+        return g_.loss == LossKind::kMse ? 2 : 1;
       case kArgIndex:
       case kArgZeros:
-      case kArgFlat: return 1;
-      default: return 0;
+      case kArgFlat:
+        return 1;
+      default:
+        return 0;
     }
   }
 
   bool is_float(const Arg &a) const {
     switch (a.kind) {
-      case kArgIndex: return false;
-      case kArgInput: return g_.input.kind == InputKind::kFeatures;
-      case kArgLabels: return g_.loss == LossKind::kMse;
-      default: return true;
+      case kArgIndex:
+        return false;
+      case kArgInput:
+        return g_.input.kind == InputKind::kFeatures;
+      case kArgLabels:
+        return g_.loss == LossKind::kMse;
+      default:
+        return true;
     }
   }
 
@@ -99,7 +119,9 @@ class Verifier {
       if (a.id < 0 || a.id >= n) fail(where + ": id " + std::to_string(a.id) + " out of range");
     };
     switch (a.kind) {
-      case kArgBuffer: in(static_cast<int>(p_.buffers.size())); break;
+      case kArgBuffer:
+        in(static_cast<int>(p_.buffers.size()));
+        break;
       case kArgParam:
       case kArgGrad: {
         in(static_cast<int>(g_.params.size()));
@@ -113,13 +135,20 @@ class Verifier {
         if (a.row0 < 0 || a.nrows < 0 || a.row0 + a.nrows > p_.param_floats || (a.nrows == 0 && a.row0 != 0))
           fail(where + ": elements out of the flat array's range");
         break;
-      case kArgPacked: in(static_cast<int>(p_.packed.size())); break;
-      case kArgIndex: in(kIdxCount); break;
-      case kArgScalar: in(kScalarCount); break;
+      case kArgPacked:
+        in(static_cast<int>(p_.packed.size()));
+        break;
+      case kArgIndex:
+        in(kIdxCount);
+        break;
+      case kArgScalar:
+        in(kScalarCount);
+        break;
       case kArgZeros:
         if (a.id <= 0) fail(where + ": empty zero vector");
         break;
-      default: break;
+      default:
+        break;
     }
   }
 
@@ -143,7 +172,9 @@ class Verifier {
       switch (s.op) {
         case kOpCall:
         case kOpTimeLoop:
-        case kOpWholeLoop: check_call(s, where); break;
+        case kOpWholeLoop:
+          check_call(s, where);
+          break;
         case kOpGatherRows:
           if (s.args.size() != 3 || s.args[0].kind != kArgBuffer || s.args[1].kind != kArgBuffer)
             fail(where + ": gather takes (dst, src, index)");
@@ -155,7 +186,8 @@ class Verifier {
         case kOpPack:
           if (s.args.size() != 1 || s.args[0].kind != kArgPacked) fail(where + ": pack takes one packed weight");
           break;
-        default: fail(where + ": unknown op");
+        default:
+          fail(where + ": unknown op");
       }
     }
   }

@@ -58,7 +58,8 @@ bool Options::parse(const std::vector<std::string> &args) {
     values_[name] = value;
   }
   for (const auto &s : specs_)
-    if (s.required && !values_.count(s.name)) throw UsageError("'" + command_ + "' needs --" + s.name + " " + s.metavar);
+    if (s.required && !values_.count(s.name))
+      throw UsageError("'" + command_ + "' needs --" + s.name + " " + s.metavar);
   return true;
 }
 
@@ -69,8 +70,10 @@ std::string Options::usage(const std::string &program) const {
   u += " [options]\n\n" + summary_ + "\n\noptions:\n";
   for (const auto &s : specs_) {
     std::string left = "  --" + s.name + (s.metavar.empty() ? "" : " " + s.metavar);
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "\n" + std::string(28, ' ');
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "\n" + std::string(28, ' ');
     u += left + s.help + (s.required ? " (required)" : "") + "\n";
   }
   u += "  --help                    this text\n";

@@ -14,9 +14,9 @@ namespace rnnc_rt {
 struct Dataset {
   int64_t n = 0;
   int64_t t = 0;
-  std::vector<int32_t> tokens;    // [n, t], for token models; 0 at padded positions
-  std::vector<float> features;    // [n, t, input_size], for feature models
-  std::vector<int32_t> lengths;   // [n], each in 1..t
+  std::vector<int32_t> tokens;   // [n, t], for token models; 0 at padded positions
+  std::vector<float> features;   // [n, t, input_size], for feature models
+  std::vector<int32_t> lengths;  // [n], each in 1..t
 
   // Pointer to sequence i's inputs, as forward() takes them.
   const void *inputs_of(const ModelDesc &d, int64_t i) const;

@@ -41,10 +41,14 @@ struct Region {
 
 int64_t rows_of(int32_t kind, const Workspace &ws) {
   switch (kind) {
-    case kRowsPacked: return ws.rows;
-    case kRowsState: return ws.n + ws.rows;
-    case kRowsBatch: return ws.n;
-    default: return 1;
+    case kRowsPacked:
+      return ws.rows;
+    case kRowsState:
+      return ws.n + ws.rows;
+    case kRowsBatch:
+      return ws.n;
+    default:
+      return 1;
   }
 }
 
@@ -111,8 +115,8 @@ class Call {
     const KernelEntry &k = d.kernels[s_.kernel];
     const int rc = k.fn(argv_);
     if (rc != 0) {
-      std::string msg = std::string("kernel ") + k.name + " failed (code " + std::to_string(rc) + ") in step '" +
-                        s_.comment + "'";
+      std::string msg =
+          std::string("kernel ") + k.name + " failed (code " + std::to_string(rc) + ") in step '" + s_.comment + "'";
       if (!ctx_.message.empty()) msg += ": " + ctx_.message;
       while (!msg.empty() && msg.back() == '\n') msg.pop_back();
       throw RtError(msg);
@@ -209,14 +213,22 @@ class Call {
   float *flat_array(int32_t id) {
     TrainState &t = m_.train;
     switch (id) {
-      case kFlatParams: return m_.params.data();
-      case kFlatGrads: return t.grads.data();
-      case kFlatSlot1: return t.slot1.data();
-      case kFlatSlot2: return t.slot2.data();
-      case kFlatParamsNext: return t.next_params.data();
-      case kFlatSlot1Next: return t.next_slot1.data();
-      case kFlatSlot2Next: return t.next_slot2.data();
-      default: throw RtError(std::string("step '") + s_.comment + "' names an unknown flat array");
+      case kFlatParams:
+        return m_.params.data();
+      case kFlatGrads:
+        return t.grads.data();
+      case kFlatSlot1:
+        return t.slot1.data();
+      case kFlatSlot2:
+        return t.slot2.data();
+      case kFlatParamsNext:
+        return t.next_params.data();
+      case kFlatSlot1Next:
+        return t.next_slot1.data();
+      case kFlatSlot2Next:
+        return t.next_slot2.data();
+      default:
+        throw RtError(std::string("step '") + s_.comment + "' names an unknown flat array");
     }
   }
 

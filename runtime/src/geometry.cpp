@@ -12,7 +12,8 @@ namespace rnnc_rt {
 Geometry make_geometry(const int32_t *lengths, int64_t n, int64_t t, const int32_t *tokens, int64_t vocab) {
   if (n < 1) throw RtError("the batch is empty (n = " + std::to_string(n) + ")");
   if (t < 1) throw RtError("sequences have no steps (t = " + std::to_string(t) + ")");
-  if (n > INT32_MAX / t) throw RtError("a batch of " + std::to_string(n) + " x " + std::to_string(t) + " steps is too large");
+  if (n > INT32_MAX / t)
+    throw RtError("a batch of " + std::to_string(n) + " x " + std::to_string(t) + " steps is too large");
   Geometry g;
   g.n = n;
   g.t = t;

@@ -10,10 +10,10 @@
 namespace rnnc_rt {
 
 struct Geometry {
-  int64_t n = 0;      // sequences
-  int64_t t = 0;      // padded steps of the input
-  int64_t steps = 0;  // the longest length
-  int64_t rows = 0;   // R, the sum of the lengths
+  int64_t n = 0;                     // sequences
+  int64_t t = 0;                     // padded steps of the input
+  int64_t steps = 0;                 // the longest length
+  int64_t rows = 0;                  // R, the sum of the lengths
   std::vector<int32_t> lengths;      // [n], input order
   std::vector<int32_t> order;        // [n], sorted position -> sequence
   std::vector<int32_t> sort_pos;     // [n], sequence -> sorted position

@@ -37,7 +37,10 @@ void allocate(Model &m, const std::vector<char> &used) {
   for (int32_t i = 0; i < d.num_buffers; ++i) {
     const BufferDesc &b = d.buffers[i];
     if (b.parent >= 0 || !used[i]) continue;
-    int64_t rows = b.rows == kRowsPacked ? ws.rows : b.rows == kRowsState ? ws.n + ws.rows : b.rows == kRowsBatch ? ws.n : 1;
+    int64_t rows = b.rows == kRowsPacked  ? ws.rows
+                   : b.rows == kRowsState ? ws.n + ws.rows
+                   : b.rows == kRowsBatch ? ws.n
+                                          : 1;
     ws.storage[i].resize(static_cast<size_t>(rows * b.cols));
   }
 }

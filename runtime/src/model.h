@@ -21,12 +21,12 @@ struct Workspace {
 // The batch a step list runs on: the user's inputs as kernels read them,
 // the labels in the output's row order, and the runtime scalars.
 struct BatchInput {
-  const int32_t *tokens = nullptr;   // [n, t]
-  const float *features = nullptr;   // [n, t, input_size]
+  const int32_t *tokens = nullptr;        // [n, t]
+  const float *features = nullptr;        // [n, t, input_size]
   const int32_t *class_labels = nullptr;  // [rows] (cross-entropy)
   const float *targets = nullptr;         // [rows, output_width] (MSE)
   int64_t label_rows = 0;
-  float scalars[kScalarCount] = {};       // RuntimeScalar values (kScalarDropoutSeed, kScalarStep: int bits)
+  float scalars[kScalarCount] = {};  // RuntimeScalar values (kScalarDropoutSeed, kScalarStep: int bits)
 };
 
 // Gradients and optimizer state, allocated on the first training step.
@@ -41,7 +41,7 @@ struct Model {
   const ModelDesc *desc = nullptr;
   std::vector<float> params;  // flat, ParamDesc offsets
   std::vector<std::vector<float>> packed;
-  std::vector<float> zeros;   // stands for absent biases
+  std::vector<float> zeros;      // stands for absent biases
   std::vector<char> used_infer;  // base buffers the inference steps touch
   std::vector<char> used_eval;   // ... with the loss
   std::vector<char> used_train;  // ... and the training steps

@@ -50,8 +50,10 @@ LossSums evaluate_set(Trainer &tr, const ModelDesc &d, const Dataset &ds, const 
 std::string clock_str(double s) {
   char buf[32];
   const long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
   return buf;
 }
 
@@ -155,8 +157,7 @@ int cmd_train(const ModelDesc &d, const Options &o) {
         sums.add(tr.train_step(batch));
       } catch (const DivergenceError &e) {
         progress.clear();
-        std::fprintf(stderr,
-                     "%s train: error: training diverged in epoch %lld, batch %lld of %lld: %s; %s\n", d.name,
+        std::fprintf(stderr, "%s train: error: training diverged in epoch %lld, batch %lld of %lld: %s; %s\n", d.name,
                      static_cast<long long>(epoch), static_cast<long long>(bi + 1), static_cast<long long>(batches),
                      e.what(),
                      epoch > 1 ? ("the checkpoint " + ckpt + " keeps epoch " + std::to_string(epoch - 1)).c_str()
@@ -203,12 +204,15 @@ int cmd_eval(const ModelDesc &d, const Options &o) {
   const LossSums r = evaluate_set(tr, d, s.data, s.labels, o.int_or("batch-size", 256, 1, 1 << 20));
   const bool ce = d.loss == kLossCrossEntropy;
   if (o.has("json")) {
-    if (ce) std::printf("{\"loss\": %.9g, \"accuracy\": %.9g}\n", r.mean_loss(), r.accuracy());
-    else std::printf("{\"loss\": %.9g, \"accuracy\": null}\n", r.mean_loss());
+    if (ce)
+      std::printf("{\"loss\": %.9g, \"accuracy\": %.9g}\n", r.mean_loss(), r.accuracy());
+    else
+      std::printf("{\"loss\": %.9g, \"accuracy\": null}\n", r.mean_loss());
   } else {
     std::printf("loss %.6f", r.mean_loss());
-    if (ce) std::printf("  accuracy %.4f (%lld of %lld)", r.accuracy(), static_cast<long long>(r.correct),
-                        static_cast<long long>(r.counted));
+    if (ce)
+      std::printf("  accuracy %.4f (%lld of %lld)", r.accuracy(), static_cast<long long>(r.correct),
+                  static_cast<long long>(r.counted));
     std::printf("  on %lld sequences\n", static_cast<long long>(r.sequences));
   }
   return 0;
@@ -239,8 +243,7 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
   total = std::sqrt(total);
   if (o.has("json")) {
     std::printf("{\"grad_norms\": {");
-    for (int32_t p = 0; p < d.num_params; ++p)
-      std::printf("%s\"%s\": %.9g", p ? ", " : "", d.params[p].name, norms[p]);
+    for (int32_t p = 0; p < d.num_params; ++p) std::printf("%s\"%s\": %.9g", p ? ", " : "", d.params[p].name, norms[p]);
     std::printf("}, \"total\": %.9g}\n", total);
   } else {
     for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);

@@ -32,10 +32,14 @@ void write_text_atomically(const std::string &path, const std::string &text) {
 std::string escape_xml(const std::string &s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
   }
   return o;
 }
@@ -84,7 +88,8 @@ void panel(std::ostringstream &s, double x0, double y0, double w, double h, cons
     s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
     for (const auto &[x, y] : pts) s << X(x) << "," << Y(y) << " ";
     s << "'/>\n";
-    for (const auto &[x, y] : pts) s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
+    for (const auto &[x, y] : pts)
+      s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
     const double ly = pt + 14 + 14 * legend++;
     s << "<line x1='" << pr - 90 << "' x2='" << pr - 70 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='"
       << color << "' stroke-width='2'/><text x='" << pr - 66 << "' y='" << ly << "' font-size='11'>" << name

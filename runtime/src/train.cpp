@@ -70,8 +70,10 @@ Batch make_batch(const ModelDesc &d, const Dataset &ds, const Labels *labels, co
   const int64_t t = ds.t, w = d.output_width, I = d.input_size;
   const bool per_step = d.per_step_output != 0;
   out.lengths.resize(b);
-  if (d.input_kind == kInputTokens) out.tokens.resize(b * t);
-  else out.features.resize(b * t * I);
+  if (d.input_kind == kInputTokens)
+    out.tokens.resize(b * t);
+  else
+    out.features.resize(b * t * I);
   if (labels && !labels->classes.empty()) out.classes.resize(b * (per_step ? t : 1));
   if (labels && !labels->targets.empty()) out.targets.resize(b * (per_step ? t : 1) * w);
   for (int64_t i = 0; i < b; ++i) {

@@ -28,10 +28,10 @@ struct TrainConfig {
 
 // Sums over the terms of one or more batches.
 struct LossSums {
-  double loss = 0;       // sum over batches of (batch mean loss x sequences in it)
+  double loss = 0;  // sum over batches of (batch mean loss x sequences in it)
   int64_t sequences = 0;
-  int64_t correct = 0;   // cross-entropy: argmax hits
-  int64_t counted = 0;   // ... out of this many (sequences, or valid steps for per-step outputs)
+  int64_t correct = 0;  // cross-entropy: argmax hits
+  int64_t counted = 0;  // ... out of this many (sequences, or valid steps for per-step outputs)
 
   void add(const LossSums &o);
   double mean_loss() const { return sequences ? loss / sequences : 0; }

@@ -19,7 +19,6 @@ uint64_t splitmix64(uint64_t &x) {
 
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-
 }  // namespace
 
 Rng::Rng(uint64_t seed) {
@@ -76,13 +75,11 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
       throw RtError(path + ": unknown tensor '" + t.name + "'; model " + d.name + " has " + names);
     }
     const ParamDesc &p = d.params[id];
-    if (t.dtype != "F32")
-      throw RtError(path + ": tensor '" + t.name + "' has dtype " + t.dtype + "; expected F32");
+    if (t.dtype != "F32") throw RtError(path + ": tensor '" + t.name + "' has dtype " + t.dtype + "; expected F32");
     bool same = static_cast<int>(t.shape.size()) == p.ndim;
     for (int k = 0; same && k < p.ndim; ++k) same = t.shape[k] == p.shape[k];
     if (!same)
-      throw RtError(path + ": tensor '" + t.name + "' has shape " +
-                    shape_str(t.shape) + "; expected " +
+      throw RtError(path + ": tensor '" + t.name + "' has shape " + shape_str(t.shape) + "; expected " +
                     shape_str(std::vector<int64_t>(p.shape, p.shape + p.ndim)));
     float *dst = params.data() + p.offset;
     std::memcpy(dst, t.data.data(), sizeof(float) * p.numel);

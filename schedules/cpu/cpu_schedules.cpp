@@ -256,8 +256,7 @@ void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
       RVar ro("ro"), ri("ri");
       a.out.vectorize(a.x, s.vector, TailStrategy::GuardWithIf).parallel(a.y);
       a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
-      Func partial =
-          a.acc.update().split(a.rows.x, ro, ri, kRowChunk, TailStrategy::GuardWithIf).rfactor(ro, u);
+      Func partial = a.acc.update().split(a.rows.x, ro, ri, kRowChunk, TailStrategy::GuardWithIf).rfactor(ro, u);
       a.acc.update()
           .tile(a.x, a.y, xo, yo, xi, yi, s.tile, s.row_tile, TailStrategy::GuardWithIf)
           .reorder(xi, yi, xo, yo, ro)

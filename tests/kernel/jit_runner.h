@@ -20,8 +20,7 @@ class JitKernel {
       : desc_(codegen::with_default_schedule(d, host_target())), built_(codegen::build_kernel(desc_, host_target())) {
     built_.pipeline.compile_jit(host_target());
   }
-  JitKernel(kernels::KernelDesc d, bool keep_schedule)
-      : desc_(d), built_(codegen::build_kernel(desc_, host_target())) {
+  JitKernel(kernels::KernelDesc d, bool keep_schedule) : desc_(d), built_(codegen::build_kernel(desc_, host_target())) {
     built_.pipeline.compile_jit(host_target());
   }
 

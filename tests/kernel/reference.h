@@ -34,12 +34,13 @@ inline Mat hidden_product(const Mat &hp, int64_t rows, int64_t h, int gates, con
 }
 
 struct StepResult {
-  Mat h, c;       // new state
-  Mat gates;      // saved activations [rows, g*h] (gate order of the cell)
-  Mat hn;         // GRU linear-before-reset: W_hn h + b_hn
+  Mat h, c;   // new state
+  Mat gates;  // saved activations [rows, g*h] (gate order of the cell)
+  Mat hn;     // GRU linear-before-reset: W_hn h + b_hn
 };
 
-inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b, bool relu) {
+inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b,
+                           bool relu) {
   Mat hw = hidden_product(hp, rows, h, 1, w, b);
   StepResult s;
   s.h.resize(rows * h);

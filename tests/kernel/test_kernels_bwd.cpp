@@ -28,7 +28,8 @@ Halide::Buffer<float> pack(const Mat &w, int g, int64_t h, int64_t k, int tile, 
   const int64_t rows = transpose ? k : g * h, cols = transpose ? h : k;
   Halide::Buffer<float> in(static_cast<int>(cols), static_cast<int>(rows));
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) in(static_cast<int>(c), static_cast<int>(r)) = static_cast<float>(w[r * cols + c]);
+    for (int64_t c = 0; c < cols; ++c)
+      in(static_cast<int>(c), static_cast<int>(r)) = static_cast<float>(w[r * cols + c]);
   Halide::Buffer<float> out(tile, g, static_cast<int>(k), static_cast<int>((h + tile - 1) / tile));
   kernel.run({in}, {out});
   return out;
@@ -114,9 +115,12 @@ TEST_P(CellStepBwd, MatchesFiniteDifferences) {
       auto forward = [&]() {
         switch (cell) {
           case Cell::kRnnTanh:
-          case Cell::kRnnRelu: return ref::rnn_step(xp, hp, rows, h, w, b, cell == Cell::kRnnRelu);
-          case Cell::kLstm: return ref::lstm_step(xp, hp, cp, rows, h, w, b);
-          default: return ref::gru_step(xp, hp, rows, h, w, b, cell == Cell::kGruLbr);
+          case Cell::kRnnRelu:
+            return ref::rnn_step(xp, hp, rows, h, w, b, cell == Cell::kRnnRelu);
+          case Cell::kLstm:
+            return ref::lstm_step(xp, hp, cp, rows, h, w, b);
+          default:
+            return ref::gru_step(xp, hp, rows, h, w, b, cell == Cell::kGruLbr);
         }
       };
       // The scalar whose gradients the kernel computes.
@@ -321,8 +325,7 @@ TEST(ReadoutBwd, LastAndMeanAreTheAdjointsOfTheForwardReadouts) {
   vdy.fill(dy);
   mean_bwd.run({vdy.buf, index_buffer(row_seq), index_buffer(lengths)}, {dsrc.buf});
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < h; ++j)
-      EXPECT_NEAR(dsrc.at(r, j), dy[row_seq[r] * h + j] / lengths[row_seq[r]], 1e-7);
+    for (int64_t j = 0; j < h; ++j) EXPECT_NEAR(dsrc.at(r, j), dy[row_seq[r] * h + j] / lengths[row_seq[r]], 1e-7);
 }
 
 TEST(Losses, CrossEntropyAndMseMatchReferencesAndFiniteDifferences) {

@@ -133,9 +133,10 @@ TEST_P(CellStep, MatchesReference) {
       cp_.fill(cv);
       MatrixView hout(h, rows, h, 1), cout_(h, rows, 0, 1);
       std::vector<MatrixView> saved;
-      const int n_saved = !cp.train ? 0 : d.family == Family::kLstmStepFwd ? 4
-                                        : d.family == Family::kGruStepFwd ? (d.linear_before_reset ? 4 : 3)
-                                                                          : 0;
+      const int n_saved = !cp.train                          ? 0
+                          : d.family == Family::kLstmStepFwd ? 4
+                          : d.family == Family::kGruStepFwd  ? (d.linear_before_reset ? 4 : 3)
+                                                             : 0;
       for (int i = 0; i < n_saved; ++i) saved.emplace_back(h, rows, 2 * h, 0);
       std::vector<Halide::Buffer<>> outs = {hout.buf};
       if (d.family == Family::kLstmStepFwd) outs.push_back(cout_.buf);

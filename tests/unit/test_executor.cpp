@@ -109,8 +109,8 @@ int rnn_loop(void **args) {
     for (int b = 0; b < sizes[t]; ++b) {
       const int row = offsets[t] + b, prev = t == 0 ? b : n + offsets[t - 1] + b;
       for (int j = 0; j < kWidth; ++j)
-        host(args[4])[(n + row) * st.dim[1].stride + j] = std::tanh(
-            host(args[1])[row * x.dim[1].stride + j] + 0.5f * host(args[4])[prev * st.dim[1].stride + j]);
+        host(args[4])[(n + row) * st.dim[1].stride + j] =
+            std::tanh(host(args[1])[row * x.dim[1].stride + j] + 0.5f * host(args[4])[prev * st.dim[1].stride + j]);
     }
   return 0;
 }

@@ -101,8 +101,7 @@ void expect_error(const std::function<void()> &f, const std::vector<std::string>
   } catch (const RtError &e) {
     std::string message = e.what();
     for (const std::string &part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos)
-          << "message \"" << message << "\" lacks \"" << part << "\"";
+      EXPECT_NE(message.find(part), std::string::npos) << "message \"" << message << "\" lacks \"" << part << "\"";
     }
     return;
   } catch (const std::exception &e) {
@@ -115,8 +114,8 @@ void expect_error(const std::function<void()> &f, const std::vector<std::string>
 // ---------------------------------------------------------------- JSON ---
 
 TEST(Json, ParsesValuesKeepingKeyOrderAndDuplicates) {
-  JsonValue v = parse_json(
-      R"( {"z": 1, "a": [true, false, null, -7, 2.5, 1e2, "s"], "z": {"k": 9223372036854775807}} )");
+  JsonValue v =
+      parse_json(R"( {"z": 1, "a": [true, false, null, -7, 2.5, 1e2, "s"], "z": {"k": 9223372036854775807}} )");
   const auto &members = v.as_object();
   ASSERT_EQ(members.size(), 3u);
   EXPECT_EQ(members[0].first, "z");
@@ -201,13 +200,10 @@ TEST(Json, WriterRoundTrips) {
   EXPECT_EQ(to_json(back), text);
   EXPECT_EQ(back.find("d")->kind(), JsonValue::Kind::kDouble);
   EXPECT_EQ(back.as_object()[1].first, "a\"\n\x01");
-  expect_error([] { to_json(JsonValue::make_double(std::numeric_limits<double>::infinity())); },
-               {"JSON"});
+  expect_error([] { to_json(JsonValue::make_double(std::numeric_limits<double>::infinity())); }, {"JSON"});
 }
 
-TEST(Json, EscapeLeavesQuotesToTheCaller) {
-  EXPECT_EQ(json_escape("a\"b\\c\x1f"), "a\\\"b\\\\c\\u001f");
-}
+TEST(Json, EscapeLeavesQuotesToTheCaller) { EXPECT_EQ(json_escape("a\"b\\c\x1f"), "a\\\"b\\\\c\\u001f"); }
 
 // ----------------------------------------------------------------- npy ---
 
@@ -257,21 +253,18 @@ TEST(Npy, WritesTheBytesNumpySaveWrites) {
   };
   std::vector<float> f = {0, 1, 2, 3, 4, 5};
   write_npy(dir.file("f.npy"), DType::kF32, f.data(), {2, 3});
-  EXPECT_EQ(
-      read_bytes(dir.file("f.npy")),
-      expected_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") + bytes_of(f));
+  EXPECT_EQ(read_bytes(dir.file("f.npy")),
+            expected_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") + bytes_of(f));
 
   double d = 3.5;
   write_npy(dir.file("d.npy"), DType::kF64, &d, {});
-  EXPECT_EQ(read_bytes(dir.file("d.npy")),
-            expected_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }") +
-                bytes_of(std::vector<double>{d}));
+  EXPECT_EQ(read_bytes(dir.file("d.npy")), expected_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }") +
+                                               bytes_of(std::vector<double>{d}));
 
   std::vector<uint8_t> u(12345, 7);
   write_npy(dir.file("u.npy"), DType::kU8, u.data(), {12345});
   EXPECT_EQ(read_bytes(dir.file("u.npy")),
-            expected_header("{'descr': '|u1', 'fortran_order': False, 'shape': (12345,), }") +
-                bytes_of(u));
+            expected_header("{'descr': '|u1', 'fortran_order': False, 'shape': (12345,), }") + bytes_of(u));
 
   write_npy(dir.file("b.npy"), DType::kBool, nullptr, {0, 3});
   EXPECT_EQ(read_bytes(dir.file("b.npy")),
@@ -286,8 +279,7 @@ TEST(Npy, ReadsFortranOrderAsCOrder) {
                            bytes_of(std::vector<int32_t>{0, 3, 1, 4, 2, 5})));
   NpyArray a = read_npy(path);
   EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(std::vector<int32_t>(a.as<int32_t>(), a.as<int32_t>() + 6),
-            (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(std::vector<int32_t>(a.as<int32_t>(), a.as<int32_t>() + 6), (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
 
   // A 3-d array of doubles whose C-order value is its C-order index: element
   // (i, j, k) lies at i + 2j + 6k in Fortran order and holds 12i + 4j + k.
@@ -298,8 +290,7 @@ TEST(Npy, ReadsFortranOrderAsCOrder) {
     }
   }
   std::string path3 = dir.file("f3.npy");
-  write_bytes(path3, npy_v1("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3, 4), }",
-                            bytes_of(fortran)));
+  write_bytes(path3, npy_v1("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3, 4), }", bytes_of(fortran)));
   NpyArray b = read_npy(path3);
   ASSERT_EQ(b.numel(), 24);
   for (int n = 0; n < 24; ++n) EXPECT_EQ(b.as<double>()[n], n) << "element " << n;
@@ -314,8 +305,7 @@ TEST(Npy, ReadsVersions2And3) {
   std::vector<int64_t> values = {-1, 2, 1LL << 40};
   for (char version : {'\x02', '\x03'}) {
     std::string path = dir.file(std::string("v") + char('0' + version) + ".npy");
-    write_bytes(path, std::string("\x93NUMPY", 6) + version + '\0' + le32(header.size()) + header +
-                          bytes_of(values));
+    write_bytes(path, std::string("\x93NUMPY", 6) + version + '\0' + le32(header.size()) + header + bytes_of(values));
     NpyArray a = read_npy(path);
     EXPECT_EQ(a.dtype, DType::kI64);
     EXPECT_EQ(a.shape, std::vector<int64_t>{3});
@@ -366,8 +356,7 @@ TEST(Npy, KeepsOtherDtypesRaw) {
 TEST(Npy, RefusesBigEndian) {
   TempDir dir;
   std::string path = dir.file("be.npy");
-  write_bytes(path, npy_v1("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
-                           std::string(4, '\0')));
+  write_bytes(path, npy_v1("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", std::string(4, '\0')));
   expect_error([&] { read_npy(path); }, {path + ": ", "'>f4'", "big-endian"});
 }
 
@@ -384,9 +373,7 @@ TEST(Npy, RefusesMalformedFiles) {
   std::vector<Case> cases = {
       {"empty", "", {"too short"}},
       {"magic", "\x93NUMPX\x01\x00" + npy_v1(dict, data).substr(8), {"magic"}},
-      {"version",
-       std::string("\x93NUMPY\x04\x00", 8) + npy_v1(dict, data).substr(8),
-       {"version 4.0"}},
+      {"version", std::string("\x93NUMPY\x04\x00", 8) + npy_v1(dict, data).substr(8), {"version 4.0"}},
       {"truncated_data", npy_v1(dict, data.substr(0, 23)), {"truncated", "24 bytes", "23"}},
       {"trailing_data", npy_v1(dict, data + "x"), {"1 unexpected bytes"}},
       {"truncated_header", npy_v1(dict, data).substr(0, 40), {"header length"}},
@@ -400,9 +387,7 @@ TEST(Npy, RefusesMalformedFiles) {
       {"dim_overflow",
        npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", ""),
        {"dimension too large"}},
-      {"negative",
-       npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", ""),
-       {"negative"}},
+      {"negative", npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", ""), {"negative"}},
       {"missing_key", npy_v1("{'descr': '<f4', 'shape': (2, 3), }", data), {"'fortran_order'"}},
       {"extra_key",
        npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}", data),
@@ -413,9 +398,7 @@ TEST(Npy, RefusesMalformedFiles) {
       {"structured",
        npy_v1("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "1234"),
        {"structured"}},
-      {"bad_descr",
-       npy_v1("{'descr': '<q4', 'fortran_order': False, 'shape': (1,), }", "1234"),
-       {"'<q4'"}},
+      {"bad_descr", npy_v1("{'descr': '<q4', 'fortran_order': False, 'shape': (1,), }", "1234"), {"'<q4'"}},
       {"unterminated", npy_v1("{'descr': '<f4, 'fortran_order': False", data), {"malformed"}},
   };
   for (const Case &c : cases) {
@@ -426,8 +409,7 @@ TEST(Npy, RefusesMalformedFiles) {
     parts.push_back(path + ": ");
     expect_error([&] { read_npy(path); }, parts);
   }
-  expect_error([&] { read_npy(dir.file("absent.npy")); },
-               {dir.file("absent.npy") + ": cannot open"});
+  expect_error([&] { read_npy(dir.file("absent.npy")); }, {dir.file("absent.npy") + ": cannot open"});
 }
 
 TEST(Npy, WriteRefusesBadArguments) {
@@ -443,8 +425,8 @@ TEST(Npy, WriteRefusesBadArguments) {
 
 // --------------------------------------------------------- safetensors ---
 
-SafeTensor make_tensor(const std::string &name, const std::string &dtype,
-                       const std::vector<int64_t> &shape, const std::string &bytes) {
+SafeTensor make_tensor(const std::string &name, const std::string &dtype, const std::vector<int64_t> &shape,
+                       const std::string &bytes) {
   return SafeTensor{name, dtype, shape, std::vector<uint8_t>(bytes.begin(), bytes.end())};
 }
 
@@ -494,11 +476,10 @@ TEST(SafeTensors, WritesTheReferenceLayout) {
   write_safetensors(path, file);
   // serde_json's compact form, as safetensors' Rust core writes it, with the
   // header padded by spaces to a multiple of 8 and the tensors back to back.
-  std::string header =
-      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]}})";
-  std::string expected = safetensors_bytes(
-      header, bytes_of(std::vector<float>{1, 2}) + bytes_of(std::vector<int64_t>{7}));
+  std::string header = R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("b":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]}})";
+  std::string expected =
+      safetensors_bytes(header, bytes_of(std::vector<float>{1, 2}) + bytes_of(std::vector<int64_t>{7}));
   EXPECT_EQ(read_bytes(path), expected);
   ASSERT_EQ(header.size(), 141u);
   EXPECT_EQ(expected.substr(0, 8), le64(144));
@@ -533,8 +514,7 @@ TEST(SafeTensors, RefusesMalformedFiles) {
   };
   auto entry = [](const std::string &name, const std::string &dtype, const std::string &shape,
                   const std::string &offsets) {
-    return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape +
-           ",\"data_offsets\":" + offsets + "}";
+    return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}";
   };
   std::vector<Case> cases = {
       {"short", "\x08\x00\x00", {"shorter than 8 bytes"}},
@@ -545,16 +525,13 @@ TEST(SafeTensors, RefusesMalformedFiles) {
       {"out_of_range",
        safetensors_bytes("{" + entry("w.weight", "F32", "[4]", "[8,24]") + "}", data16),
        {"tensor 'w.weight'", "[8, 24]", "16-byte data buffer"}},
-      {"reversed",
-       safetensors_bytes("{" + entry("r", "U8", "[0]", "[8,4]") + "}", data16),
-       {"tensor 'r'", "reversed"}},
+      {"reversed", safetensors_bytes("{" + entry("r", "U8", "[0]", "[8,4]") + "}", data16), {"tensor 'r'", "reversed"}},
       {"wrong_size",
        safetensors_bytes("{" + entry("w", "F64", "[3]", "[0,16]") + "}", data16),
        {"tensor 'w'", "16 bytes", "F64", "needs 24"}},
       {"duplicate",
-       safetensors_bytes(
-           "{" + entry("d", "F32", "[2]", "[0,8]") + "," + entry("d", "F32", "[2]", "[8,16]") + "}",
-           data16),
+       safetensors_bytes("{" + entry("d", "F32", "[2]", "[0,8]") + "," + entry("d", "F32", "[2]", "[8,16]") + "}",
+                         data16),
        {"tensor 'd'", "twice"}},
       {"missing_field",
        safetensors_bytes(R"({"m":{"dtype":"F32","shape":[1]}})", data16),
@@ -574,9 +551,7 @@ TEST(SafeTensors, RefusesMalformedFiles) {
       {"dtype_type",
        safetensors_bytes(R"({"t":{"dtype":4,"shape":[],"data_offsets":[0,4]}})", data16),
        {"tensor 't'", "'dtype'"}},
-      {"metadata_value",
-       safetensors_bytes(R"({"__metadata__":{"k":1}})", data16),
-       {"'__metadata__'", "'k'"}},
+      {"metadata_value", safetensors_bytes(R"({"__metadata__":{"k":1}})", data16), {"'__metadata__'", "'k'"}},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(c.name);
@@ -593,8 +568,7 @@ TEST(SafeTensors, WriteRefusesInconsistentTensors) {
   std::string path = dir.file("bad.safetensors");
   SafeTensorsFile wrong_size;
   wrong_size.tensors.push_back(make_tensor("w", "F32", {3}, std::string(8, '\0')));
-  expect_error([&] { write_safetensors(path, wrong_size); },
-               {path + ": ", "tensor 'w'", "needs 12"});
+  expect_error([&] { write_safetensors(path, wrong_size); }, {path + ": ", "tensor 'w'", "needs 12"});
   SafeTensorsFile duplicate;
   duplicate.tensors.push_back(make_tensor("d", "U8", {1}, "a"));
   duplicate.tensors.push_back(make_tensor("d", "U8", {1}, "b"));
@@ -613,8 +587,7 @@ TEST(AtomicWrite, MissingDirectoryThrowsAndCreatesNothing) {
   float f = 1;
   expect_error([&] { write_npy(path, DType::kF32, &f, {1}); }, {path + ": "});
   SafeTensorsFile file;
-  expect_error([&] { write_safetensors(dir.file("no/a.safetensors"), file); },
-               {dir.file("no/a.safetensors") + ": "});
+  expect_error([&] { write_safetensors(dir.file("no/a.safetensors"), file); }, {dir.file("no/a.safetensors") + ": "});
   EXPECT_TRUE(dir.entries().empty());
 }
 

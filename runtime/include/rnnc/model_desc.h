@@ -64,20 +64,20 @@ struct ParamDesc {
 // flat parameters and refreshed whenever they change.
 struct PackedDesc {
   const char *name;
-  int32_t param;  // source parameter
-  int32_t kernel; // pack kernel: args (param as [d0, d1], packed)
+  int32_t param;   // source parameter
+  int32_t kernel;  // pack kernel: args (param as [d0, d1], packed)
   int32_t ndim;
   int64_t dims[4];  // Halide order (innermost first)
 };
 
 // Per-batch integer arrays the runtime derives from the lengths.
 enum IndexKind : int32_t {
-  kIdxInputFwd = 0,  // [R] packed row -> layer-0 source row (token id, or n*T + t for features)
-  kIdxInputRev = 1,  // [R] the same for reverse-packed rows
-  kIdxPerm = 2,      // [R] packed row <-> reverse-packed row (an involution)
-  kIdxLastRow = 3,   // [N] input order -> packed row of the sequence's last step
-  kIdxRowSeq = 4,    // [R] packed row -> sequence (input order)
-  kIdxLengths = 5,   // [N] input order -> length
+  kIdxInputFwd = 0,     // [R] packed row -> layer-0 source row (token id, or n*T + t for features)
+  kIdxInputRev = 1,     // [R] the same for reverse-packed rows
+  kIdxPerm = 2,         // [R] packed row <-> reverse-packed row (an involution)
+  kIdxLastRow = 3,      // [N] input order -> packed row of the sequence's last step
+  kIdxRowSeq = 4,       // [R] packed row -> sequence (input order)
+  kIdxLengths = 5,      // [N] input order -> length
   kIdxStepOffsets = 6,  // [T] step -> first packed row of the step
   kIdxSortPos = 7,      // [N] input order -> sorted position
   kIdxLastOf = 8,       // [R] packed row -> sequence whose last step it is, or -1
@@ -148,22 +148,22 @@ struct ArgDesc {
 };
 
 enum OpKind : int32_t {
-  kOpCall = 0,       // call `kernel` once with `args`
-  kOpTimeLoop = 1,   // call `kernel` once per step (forward: t = 0..T-1, backward: T-1..0)
-  kOpWholeLoop = 2,  // call `kernel` once; it runs the time loop itself (its args include
-                     // kIdxBatchSizes and kIdxStepOffsets, the batch geometry)
-  kOpGatherRows = 3, // args: dst buffer, src buffer, index: dst[r] = src[index[r]] (runtime copy)
-  kOpZero = 4,       // args: buffer; fill with zeros
-  kOpPack = 5,       // refresh packed weight args[0].id (runs its pack kernel)
+  kOpCall = 0,        // call `kernel` once with `args`
+  kOpTimeLoop = 1,    // call `kernel` once per step (forward: t = 0..T-1, backward: T-1..0)
+  kOpWholeLoop = 2,   // call `kernel` once; it runs the time loop itself (its args include
+                      // kIdxBatchSizes and kIdxStepOffsets, the batch geometry)
+  kOpGatherRows = 3,  // args: dst buffer, src buffer, index: dst[r] = src[index[r]] (runtime copy)
+  kOpZero = 4,        // args: buffer; fill with zeros
+  kOpPack = 5,        // refresh packed weight args[0].id (runs its pack kernel)
 };
 
 enum Direction : int32_t { kForward = 0, kBackward = 1 };
 
 struct StepDesc {
-  int32_t op;        // OpKind
-  int32_t kernel;    // index into the kernel table, or -1
-  int32_t direction; // for kOpTimeLoop
-  int32_t first_arg; // into ModelDesc::args
+  int32_t op;         // OpKind
+  int32_t kernel;     // index into the kernel table, or -1
+  int32_t direction;  // for kOpTimeLoop
+  int32_t first_arg;  // into ModelDesc::args
   int32_t num_args;
   const char *comment;  // what the step computes, for dumps and error messages
 };
@@ -230,15 +230,15 @@ struct ModelDesc {
   int32_t num_args;
   const StepDesc *steps;
   int32_t num_steps;
-  StepList infer;        // inference forward
-  StepList train_fwd;    // training forward (saves activations, dropout on)
-  StepList loss_steps;   // per-row losses and the output's gradient (after infer or train_fwd)
-  StepList train_bwd;    // from the output's gradient back to every parameter's gradient
-  StepList grad_norm;    // per-parameter sums of squares of the gradients into grad_sq_buffer
-  StepList update;       // one optimizer step into the *Next flat arrays
-  int32_t output_buffer; // buffer holding the model's output after a forward
-  int32_t loss_buffer;   // training: per-row losses [rows, 1] (rows as the output's)
-  int32_t grad_sq_buffer;  // training: [1, num_params] sums of squares
+  StepList infer;           // inference forward
+  StepList train_fwd;       // training forward (saves activations, dropout on)
+  StepList loss_steps;      // per-row losses and the output's gradient (after infer or train_fwd)
+  StepList train_bwd;       // from the output's gradient back to every parameter's gradient
+  StepList grad_norm;       // per-parameter sums of squares of the gradients into grad_sq_buffer
+  StepList update;          // one optimizer step into the *Next flat arrays
+  int32_t output_buffer;    // buffer holding the model's output after a forward
+  int32_t loss_buffer;      // training: per-row losses [rows, 1] (rows as the output's)
+  int32_t grad_sq_buffer;   // training: [1, num_params] sums of squares
   const StateDesc *states;  // sub-layer directions in PyTorch h_n order
   int32_t num_states;
   const LayerInfo *layers;

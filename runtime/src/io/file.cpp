@@ -32,9 +32,8 @@ InputFile::~InputFile() { ::close(fd_); }
 
 void InputFile::read_at(uint64_t offset, void *dst, size_t size, const char *what) const {
   if (offset > size_ || size > size_ - offset) {
-    throw RtError(path_ + ": file is truncated: " + what + " needs " + std::to_string(size) +
-                  " bytes at offset " + std::to_string(offset) + " but the file has " +
-                  std::to_string(size_) + " bytes");
+    throw RtError(path_ + ": file is truncated: " + what + " needs " + std::to_string(size) + " bytes at offset " +
+                  std::to_string(offset) + " but the file has " + std::to_string(size_) + " bytes");
   }
   auto *out = static_cast<char *>(dst);
   size_t done = 0;

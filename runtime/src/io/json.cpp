@@ -52,8 +52,7 @@ JsonValue JsonValue::make_object(Object value) {
 
 void JsonValue::expect(Kind kind) const {
   if (kind_ != kind) {
-    throw RtError(std::string("JSON value is ") + json_kind_name(kind_) + ", expected " +
-                  json_kind_name(kind));
+    throw RtError(std::string("JSON value is ") + json_kind_name(kind_) + ", expected " + json_kind_name(kind));
   }
 }
 

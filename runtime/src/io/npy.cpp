@@ -77,7 +77,6 @@ std::string shape_repr(const std::vector<int64_t> &shape) {
   return s + ")";
 }
 
-
 struct NpyHeader {
   std::string descr;
   bool fortran_order = false;
@@ -144,8 +143,8 @@ class HeaderParser {
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
 
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r')) {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -238,9 +237,7 @@ DescrInfo interpret_descr(const std::string &path, const std::string &descr) {
     order = body[0];
     body.erase(0, 1);
   }
-  auto unrecognised = [&]() {
-    return RtError(path + ": dtype '" + descr + "' is not a recognised NumPy dtype");
-  };
+  auto unrecognised = [&]() { return RtError(path + ": dtype '" + descr + "' is not a recognised NumPy dtype"); };
   if (body.empty()) throw unrecognised();
   char kind = body[0];
   if (kind == 'O') {
@@ -278,8 +275,7 @@ DescrInfo interpret_descr(const std::string &path, const std::string &descr) {
 
 // Returns the elements of src, stored in Fortran (column-major) order for
 // shape, rearranged into C (row-major) order.
-std::vector<uint8_t> fortran_to_c(const std::vector<uint8_t> &src,
-                                  const std::vector<int64_t> &shape, size_t itemsize,
+std::vector<uint8_t> fortran_to_c(const std::vector<uint8_t> &src, const std::vector<int64_t> &shape, size_t itemsize,
                                   int64_t numel) {
   std::vector<uint8_t> dst(src.size());
   size_t rank = shape.size();
@@ -331,12 +327,12 @@ NpyArray read_npy(const std::string &path) {
                  uint64_t{preamble[11]} << 24;
     header_start = 12;
   } else {
-    throw RtError(path + ": unsupported .npy format version " + std::to_string(major) + "." +
-                  std::to_string(minor) + "; expected 1.0, 2.0 or 3.0");
+    throw RtError(path + ": unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
+                  "; expected 1.0, 2.0 or 3.0");
   }
   if (header_len > file.size() - header_start) {
-    throw RtError(path + ": header length " + std::to_string(header_len) +
-                  " exceeds the file size " + std::to_string(file.size()));
+    throw RtError(path + ": header length " + std::to_string(header_len) + " exceeds the file size " +
+                  std::to_string(file.size()));
   }
   std::string header_text(header_len, '\0');
   file.read_at(header_start, header_text.data(), header_len, "the header");
@@ -351,20 +347,17 @@ NpyArray read_npy(const std::string &path) {
   int64_t numel = checked_numel(header.shape);
   uint64_t expected;
   if (numel < 0 || __builtin_mul_overflow(static_cast<uint64_t>(numel), info.itemsize, &expected)) {
-    throw RtError(path + ": shape " + shape_repr(header.shape) + " of '" + header.descr +
-                  "' is too large");
+    throw RtError(path + ": shape " + shape_repr(header.shape) + " of '" + header.descr + "' is too large");
   }
   uint64_t data_start = header_start + header_len;
   uint64_t available = file.size() - data_start;
   if (available < expected) {
-    throw RtError(path + ": data is truncated: shape " + shape_repr(header.shape) + " of '" +
-                  header.descr + "' needs " + std::to_string(expected) + " bytes, the file has " +
-                  std::to_string(available));
+    throw RtError(path + ": data is truncated: shape " + shape_repr(header.shape) + " of '" + header.descr +
+                  "' needs " + std::to_string(expected) + " bytes, the file has " + std::to_string(available));
   }
   if (available > expected) {
-    throw RtError(path + ": " + std::to_string(available - expected) +
-                  " unexpected bytes after the data of shape " + shape_repr(header.shape) +
-                  " of '" + header.descr + "'");
+    throw RtError(path + ": " + std::to_string(available - expected) + " unexpected bytes after the data of shape " +
+                  shape_repr(header.shape) + " of '" + header.descr + "'");
   }
   array.data.resize(expected);
   file.read_at(data_start, array.data.data(), expected, "the data");
@@ -374,8 +367,7 @@ NpyArray read_npy(const std::string &path) {
   return array;
 }
 
-void write_npy(const std::string &path, DType dtype, const void *data,
-               const std::vector<int64_t> &shape) {
+void write_npy(const std::string &path, DType dtype, const void *data, const std::vector<int64_t> &shape) {
   const char *descr = nullptr;
   switch (dtype) {
     case DType::kF32:
@@ -401,17 +393,15 @@ void write_npy(const std::string &path, DType dtype, const void *data,
   }
   int64_t numel = checked_numel(shape);
   uint64_t nbytes;
-  if (numel < 0 ||
-      __builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(dtype), &nbytes) ||
+  if (numel < 0 || __builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(dtype), &nbytes) ||
       nbytes > SIZE_MAX) {
     throw RtError(path + ": invalid shape " + shape_repr(shape));
   }
-  if (nbytes > 0 && data == nullptr)
-    throw RtError(path + ": no data for shape " + shape_repr(shape));
+  if (nbytes > 0 && data == nullptr) throw RtError(path + ": no data for shape " + shape_repr(shape));
 
   // Byte for byte what numpy.save writes (numpy.lib.format._write_array_header).
-  std::string header = std::string("{'descr': '") + descr +
-                       "', 'fortran_order': False, 'shape': " + shape_repr(shape) + ", }";
+  std::string header =
+      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape_repr(shape) + ", }";
   if (!shape.empty()) header.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
   size_t hlen = header.size() + 1;  // With the final newline.
   std::string prefix(kMagic, kMagicLen);
@@ -433,9 +423,8 @@ void write_npy(const std::string &path, DType dtype, const void *data,
   }
   header.append(padlen, ' ');
   header += '\n';
-  write_file_atomically(path, {{prefix.data(), prefix.size()},
-                               {header.data(), header.size()},
-                               {data, static_cast<size_t>(nbytes)}});
+  write_file_atomically(
+      path, {{prefix.data(), prefix.size()}, {header.data(), header.size()}, {data, static_cast<size_t>(nbytes)}});
 }
 
 }  // namespace rnnc_rt

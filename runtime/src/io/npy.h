@@ -43,7 +43,6 @@ NpyArray read_npy(const std::string &path);
 // Writes data (numel(shape) elements of dtype in C order) as a version 1.0
 // .npy file laid out as numpy.save does (2.0 if the header needs it),
 // atomically; throws RtError "<path>: ..." and leaves path untouched on failure.
-void write_npy(const std::string &path, DType dtype, const void *data,
-               const std::vector<int64_t> &shape);
+void write_npy(const std::string &path, DType dtype, const void *data, const std::vector<int64_t> &shape);
 
 }  // namespace rnnc_rt

@@ -23,9 +23,8 @@ const SafeTensor *SafeTensorsFile::find(const std::string &name) const {
 
 int64_t safetensors_dtype_size(const std::string &dtype) {
   static const std::pair<const char *, int64_t> kSizes[] = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"F8_E8M0", 1},
-      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},     {"U32", 4},
-      {"F32", 4},  {"I64", 8}, {"U64", 8}, {"F64", 8},
+      {"BOOL", 1}, {"U8", 1},   {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"F8_E8M0", 1}, {"I16", 2}, {"U16", 2},
+      {"F16", 2},  {"BF16", 2}, {"I32", 4}, {"U32", 4},     {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8},
   };
   for (const auto &entry : kSizes) {
     if (dtype == entry.first) return entry.second;
@@ -39,8 +38,6 @@ constexpr char kMetadataKey[] = "__metadata__";
 // The reference implementation refuses larger headers (MAX_HEADER_SIZE); so
 // do we, so that a corrupt length cannot make us allocate gigabytes.
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
-
-
 
 // Returns the byte size of shape × dtype, 0 when unknown dtype, or -1 when
 // it overflows.
@@ -99,8 +96,7 @@ class HeaderReader {
 
     const JsonValue *shape = field(name, entry, "shape");
     if (!shape->is_array()) fail_tensor(name, "'shape' is not an array");
-    for (const JsonValue &d : shape->as_array())
-      out.tensor.shape.push_back(count(name, d, "'shape' entries"));
+    for (const JsonValue &d : shape->as_array()) out.tensor.shape.push_back(count(name, d, "'shape' entries"));
 
     const JsonValue *offsets = field(name, entry, "data_offsets");
     if (!offsets->is_array() || offsets->as_array().size() != 2) {
@@ -108,19 +104,16 @@ class HeaderReader {
     }
     out.begin = static_cast<uint64_t>(count(name, offsets->as_array()[0], "'data_offsets'"));
     out.end = static_cast<uint64_t>(count(name, offsets->as_array()[1], "'data_offsets'"));
-    std::string range =
-        "data_offsets [" + std::to_string(out.begin) + ", " + std::to_string(out.end) + "]";
+    std::string range = "data_offsets [" + std::to_string(out.begin) + ", " + std::to_string(out.end) + "]";
     if (out.begin > out.end) fail_tensor(name, range + " are reversed");
     if (out.end > data_size) {
       fail_tensor(name, range + " exceed the " + std::to_string(data_size) + "-byte data buffer");
     }
     int64_t nbytes = expected_nbytes(out.tensor.dtype, out.tensor.shape);
     if (nbytes < 0) fail_tensor(name, "shape " + shape_str(out.tensor.shape) + " is too large");
-    if (safetensors_dtype_size(out.tensor.dtype) > 0 &&
-        static_cast<uint64_t>(nbytes) != out.end - out.begin) {
-      fail_tensor(name, range + " hold " + std::to_string(out.end - out.begin) + " bytes but " +
-                            out.tensor.dtype + " of shape " + shape_str(out.tensor.shape) +
-                            " needs " + std::to_string(nbytes));
+    if (safetensors_dtype_size(out.tensor.dtype) > 0 && static_cast<uint64_t>(nbytes) != out.end - out.begin) {
+      fail_tensor(name, range + " hold " + std::to_string(out.end - out.begin) + " bytes but " + out.tensor.dtype +
+                            " of shape " + shape_str(out.tensor.shape) + " needs " + std::to_string(nbytes));
     }
     return out;
   }
@@ -155,12 +148,12 @@ SafeTensorsFile read_safetensors(const std::string &path) {
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = header_size << 8 | size_bytes[i];
   if (header_size > file.size() - 8) {
-    throw RtError(path + ": header length " + std::to_string(header_size) +
-                  " exceeds the file size " + std::to_string(file.size()));
+    throw RtError(path + ": header length " + std::to_string(header_size) + " exceeds the file size " +
+                  std::to_string(file.size()));
   }
   if (header_size > kMaxHeaderSize) {
-    throw RtError(path + ": header length " + std::to_string(header_size) +
-                  " exceeds the limit of " + std::to_string(kMaxHeaderSize) + " bytes");
+    throw RtError(path + ": header length " + std::to_string(header_size) + " exceeds the limit of " +
+                  std::to_string(kMaxHeaderSize) + " bytes");
   }
   std::string header_text(header_size, '\0');
   file.read_at(8, header_text.data(), header_size, "the header");
@@ -191,8 +184,7 @@ SafeTensorsFile read_safetensors(const std::string &path) {
     TensorEntry entry = reader.tensor(member.first, member.second, data_size);
     entry.tensor.data.resize(entry.end - entry.begin);
     std::string what = "tensor '" + member.first + "'";
-    file.read_at(data_start + entry.begin, entry.tensor.data.data(), entry.tensor.data.size(),
-                 what.c_str());
+    file.read_at(data_start + entry.begin, entry.tensor.data.data(), entry.tensor.data.size(), what.c_str());
     result.tensors.push_back(std::move(entry.tensor));
   }
   return result;
@@ -215,17 +207,15 @@ void write_safetensors(const std::string &path, const SafeTensorsFile &file) {
   std::unordered_set<std::string> names;
   int64_t offset = 0;
   for (const SafeTensor &t : file.tensors) {
-    auto fail = [&](const std::string &what) {
-      return RtError(path + ": tensor '" + t.name + "': " + what);
-    };
+    auto fail = [&](const std::string &what) { return RtError(path + ": tensor '" + t.name + "': " + what); };
     if (t.name == kMetadataKey) throw fail("the name is reserved for metadata");
     if (!names.insert(t.name).second) throw fail("appears twice");
     if (t.dtype.empty()) throw fail("no dtype");
     int64_t nbytes = expected_nbytes(t.dtype, t.shape);
     if (nbytes < 0) throw fail("invalid shape " + shape_str(t.shape));
     if (safetensors_dtype_size(t.dtype) > 0 && static_cast<uint64_t>(nbytes) != t.data.size()) {
-      throw fail("has " + std::to_string(t.data.size()) + " bytes but " + t.dtype + " of shape " +
-                 shape_str(t.shape) + " needs " + std::to_string(nbytes));
+      throw fail("has " + std::to_string(t.data.size()) + " bytes but " + t.dtype + " of shape " + shape_str(t.shape) +
+                 " needs " + std::to_string(nbytes));
     }
     JsonValue::Array shape;
     for (int64_t d : t.shape) shape.push_back(JsonValue::make_int(d));
@@ -233,8 +223,7 @@ void write_safetensors(const std::string &path, const SafeTensorsFile &file) {
     JsonValue::Object entry;
     entry.emplace_back("dtype", JsonValue::make_string(t.dtype));
     entry.emplace_back("shape", JsonValue::make_array(std::move(shape)));
-    entry.emplace_back("data_offsets", JsonValue::make_array({JsonValue::make_int(offset),
-                                                              JsonValue::make_int(end)}));
+    entry.emplace_back("data_offsets", JsonValue::make_array({JsonValue::make_int(offset), JsonValue::make_int(end)}));
     header.emplace_back(t.name, JsonValue::make_object(std::move(entry)));
     offset = end;
   }
@@ -244,8 +233,7 @@ void write_safetensors(const std::string &path, const SafeTensorsFile &file) {
   // 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
   uint8_t size_bytes[8];
-  for (int i = 0; i < 8; ++i)
-    size_bytes[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
+  for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
   std::vector<ByteSpan> pieces = {{size_bytes, 8}, {text.data(), text.size()}};
   for (const SafeTensor &t : file.tensors) pieces.push_back({t.data.data(), t.data.size()});
   write_file_atomically(path, pieces);
