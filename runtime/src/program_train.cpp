@@ -1,6 +1,5 @@
 // The generated program's training commands: train, eval, gradnorm, data, export.
 #include <HalideRuntime.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include "dataset.h"
@@ -256,7 +256,9 @@ int cmd_data(const ModelDesc &d, const Options &o) {
   const std::string task = o.str("task"), dir = o.str("out");
   const int64_t n = o.int_or("n", 0, 1, 1 << 24);
   Rng rng(o.seed_or("seed", 0));
-  if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) throw RtError("cannot create the directory " + dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) throw RtError("cannot create the directory " + dir);
   std::vector<int64_t> lengths(n), labels(n);
   if (task == "parity") {
     // The notebook's token classification: lengths 5..20, label = parity of the token sum.
