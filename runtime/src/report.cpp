@@ -44,10 +44,18 @@ std::string escape_xml(const std::string &s) {
   return o;
 }
 
+// A "nice" tick step (1, 2 or 5 times a power of ten) for about `count`
+// intervals over `range`.
+double nice_step(double range, int count) {
+  const double raw = range / count, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
 // One panel: curves of (epoch, value) with axes, ticks and a legend.
 void panel(std::ostringstream &s, double x0, double y0, double w, double h, const std::string &title,
            const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> &curves, bool unit_range) {
-  double xmin = 1, xmax = 1, ymin = 0, ymax = unit_range ? 1 : 0;
+  double xmax = 1, ymin = 0, ymax = unit_range ? 1 : 0;
   bool any = false;
   for (const auto &c : curves)
     for (const auto &[x, y] : c.second) {
@@ -58,42 +66,45 @@ void panel(std::ostringstream &s, double x0, double y0, double w, double h, cons
       }
       any = true;
     }
+  double ystep = 0.25;
   if (!unit_range) {
     ymin = std::min(0.0, ymin);
     if (ymax <= ymin) ymax = ymin + 1;
-    ymax *= 1.05;
+    ystep = nice_step(ymax - ymin, 4);
+    ymin = std::floor(ymin / ystep) * ystep;
+    ymax = std::ceil(ymax / ystep) * ystep;
   }
-  if (xmax <= xmin) xmax = xmin + 1;
-  const double pl = x0 + 50, pr = x0 + w - 10, pt = y0 + 30, pb = y0 + h - 35;
-  auto X = [&](double x) { return pl + (x - xmin) / (xmax - xmin) * (pr - pl); };
+  const double xmin = 1, xspan = std::max(1.0, xmax - xmin), xstep = std::max(1.0, nice_step(xspan, 5));
+  const double pl = x0 + 60, pr = x0 + w - 15, pt = y0 + 40, pb = y0 + h - 35;
+  auto X = [&](double x) { return pl + (x - xmin) / xspan * (pr - pl); };
   auto Y = [&](double y) { return pb - (y - ymin) / (ymax - ymin) * (pb - pt); };
-  s << "<text x='" << (pl + pr) / 2 << "' y='" << y0 + 18 << "' text-anchor='middle' font-size='14'>" << title
+  s << "<text x='" << (pl + pr) / 2 << "' y='" << y0 + 16 << "' text-anchor='middle' font-size='14'>" << title
     << "</text>\n";
   s << "<rect x='" << pl << "' y='" << pt << "' width='" << pr - pl << "' height='" << pb - pt
     << "' fill='none' stroke='#888'/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double yv = ymin + (ymax - ymin) * i / 4, xv = xmin + (xmax - xmin) * i / 4;
+  for (double yv = ymin; yv <= ymax + ystep / 2; yv += ystep) {
     s << "<line x1='" << pl << "' x2='" << pr << "' y1='" << Y(yv) << "' y2='" << Y(yv) << "' stroke='#eee'/>\n";
-    s << "<text x='" << pl - 4 << "' y='" << Y(yv) + 4 << "' text-anchor='end' font-size='10'>" << fmt(yv)
+    s << "<text x='" << pl - 5 << "' y='" << Y(yv) + 4 << "' text-anchor='end' font-size='10'>" << fmt(yv)
       << "</text>\n";
-    s << "<text x='" << X(xv) << "' y='" << pb + 14 << "' text-anchor='middle' font-size='10'>"
-      << fmt(std::round(xv * 10) / 10) << "</text>\n";
   }
+  for (double xv = xmin; xv <= xmax + 1e-9; xv += xstep)
+    s << "<text x='" << X(xv) << "' y='" << pb + 14 << "' text-anchor='middle' font-size='10'>" << fmt(xv)
+      << "</text>\n";
   s << "<text x='" << (pl + pr) / 2 << "' y='" << pb + 28 << "' text-anchor='middle' font-size='11'>epoch</text>\n";
   const char *colors[] = {"#1f77b4", "#d62728"};
-  int ci = 0, legend = 0;
+  int ci = 0;
+  double lx = pl;
   for (const auto &[name, pts] : curves) {
     const char *color = colors[ci++ % 2];
     if (pts.empty()) continue;
     s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
     for (const auto &[x, y] : pts) s << X(x) << "," << Y(y) << " ";
     s << "'/>\n";
-    for (const auto &[x, y] : pts)
-      s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
-    const double ly = pt + 14 + 14 * legend++;
-    s << "<line x1='" << pr - 90 << "' x2='" << pr - 70 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='"
-      << color << "' stroke-width='2'/><text x='" << pr - 66 << "' y='" << ly << "' font-size='11'>" << name
-      << "</text>\n";
+    for (const auto &[x, y] : pts) s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
+    // Legend above the plot area, left to right.
+    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << pt - 10 << "' y2='" << pt - 10 << "' stroke='" << color
+      << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << pt - 6 << "' font-size='11'>" << name << "</text>\n";
+    lx += 100;
   }
 }
 
