@@ -63,6 +63,20 @@ void define_packed_product(PackedProduct &p, const ImageParam &w, const Func &x,
   p.mm(p.ji, p.g, p.jo, p.r) += w(p.ji, p.g + gate_offset, kk, p.jo) * x(kk, p.r);
 }
 
+void define_step_product(CellAlgorithm &a, const ImageParam &w, const ImageParam &h_prev, int64_t h, int gates) {
+  Func hin("h_in");
+  Var kk("kk"), rr("rr");
+  hin(kk, rr) = h_prev(kk, rr);
+  define_packed_product(a.prod, w, hin, h, gates);
+  a.j = Var("j");
+  a.r = Var("r");
+}
+
+Expr define_dh_prev_product(CellAlgorithm &a, const ImageParam &wt, const Func &da, int64_t k_extent, int tile) {
+  define_packed_product(a.prod, wt, da, k_extent, 1);
+  return a.prod.mm(a.k % tile, 0, a.k / tile, a.r);
+}
+
 Expr dropout_hash(Expr seed, Expr site, Expr element) {
   auto mix = [](Expr x) {
     x = x ^ (x >> 16);

@@ -70,13 +70,6 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
   return a;
 }
 
-}  // namespace rnnc::kernels
-
-namespace rnnc::kernels {
-
-using namespace Halide;
-using detail::matrix_input;
-
 CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   // dh = dout + dh_next;  da_n = dh ⊙ (1-z) ⊙ (1-n^2);  da_z = dh ⊙ (h_prev - n) ⊙ z(1-z)
   // Linear before reset (hn = W_hn h + b_hn saved):
@@ -121,8 +114,7 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
     Func dhp("dhp");
     dhp(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), dan(j, r) * rg);
     detail::fix_output_width(dhp, 3 * h);
-    detail::define_packed_product(a.prod, wt, dhp, 3 * h, 1);
-    a.dh_prev(a.k, r) = dh(a.k) * gz(a.k, r) + a.prod.mm(a.k % tile, 0, a.k / tile, r);
+    a.dh_prev(a.k, r) = dh(a.k) * gz(a.k, r) + detail::define_dh_prev_product(a, wt, dhp, 3 * h, tile);
     detail::fix_output_width(a.dh_prev, h);
     a.more_outputs = {dhp, a.dh_prev};
     a.gate_outputs = {dhp};
@@ -146,8 +138,8 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   a.out = Func("da");
   a.out(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), a.pre(j, r));
   detail::fix_output_width(a.out, 3 * h);
-  detail::define_packed_product(a.prod, wt, a.out, 2 * h, 1);
-  a.dh_prev(a.k, r) = dh(a.k) * gz(a.k, r) + drh(a.k) * gr(a.k, r) + a.prod.mm(a.k % tile, 0, a.k / tile, r);
+  a.dh_prev(a.k, r) =
+      dh(a.k) * gz(a.k, r) + drh(a.k) * gr(a.k, r) + detail::define_dh_prev_product(a, wt, a.out, 2 * h, tile);
   detail::fix_output_width(a.dh_prev, h);
   a.rh = Func("rh");
   a.rh(a.k, r) = gr(a.k, r) * h_prev(a.k, r);

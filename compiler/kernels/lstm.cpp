@@ -19,12 +19,7 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   ImageParam bias = detail::vector_input("bias", 4 * h);
   a.inputs = {xp, h_prev, c_prev, w, bias};
 
-  Func hin("h_in");
-  Var kk("kk"), rr("rr");
-  hin(kk, rr) = h_prev(kk, rr);
-  detail::define_packed_product(a.prod, w, hin, h, 4);
-  a.j = Var("j");
-  a.r = Var("r");
+  detail::define_step_product(a, w, h_prev, h, 4);
   const Var &j = a.j, &r = a.r;
   auto pre = [&](int g) { return a.prod.mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
   Expr gi = sigmoid_f32(pre(0));
@@ -42,13 +37,6 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   detail::fix_output_width(a.out, h);
   return a;
 }
-
-}  // namespace rnnc::kernels
-
-namespace rnnc::kernels {
-
-using namespace Halide;
-using detail::matrix_input;
 
 CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   // dh = dout + dh_next;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh(c)^2)
@@ -85,9 +73,8 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
                          gate == 2, dcj * i * (1.0f - g * g),             //
                          dh(j) * tc * o * (1.0f - o));
   detail::fix_output_width(a.out, 4 * h);
-  detail::define_packed_product(a.prod, wt, a.out, 4 * h, 1);
   a.dh_prev = Func("dh_prev");
-  a.dh_prev(a.k, r) = a.prod.mm(a.k % tile, 0, a.k / tile, r);
+  a.dh_prev(a.k, r) = detail::define_dh_prev_product(a, wt, a.out, 4 * h, tile);
   detail::fix_output_width(a.dh_prev, h);
   Func dc_prev("dc_prev");
   dc_prev(a.k, r) = dc(a.k) * gf(a.k, r);

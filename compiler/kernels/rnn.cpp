@@ -17,25 +17,13 @@ CellAlgorithm rnn_step_fwd(const KernelDesc &d) {
   ImageParam bias = detail::vector_input("bias", h);
   a.inputs = {xp, h_prev, w, bias};
 
-  Func hin("h_in");
-  Var kk("kk"), rr("rr");
-  hin(kk, rr) = h_prev(kk, rr);
-  detail::define_packed_product(a.prod, w, hin, h, 1);
-  a.j = Var("j");
-  a.r = Var("r");
+  detail::define_step_product(a, w, h_prev, h, 1);
   Expr pre = a.prod.mm(a.j % tile, 0, a.j / tile, a.r) + xp(a.j, a.r) + bias(a.j);
   a.out = Func("out");
   a.out(a.j, a.r) = d.relu ? max(pre, 0.0f) : tanh_f32(pre);
   detail::fix_output_width(a.out, h);
   return a;
 }
-
-}  // namespace rnnc::kernels
-
-namespace rnnc::kernels {
-
-using namespace Halide;
-using detail::matrix_input;
 
 CellAlgorithm rnn_step_bwd(const KernelDesc &d) {
   // dh = dout + dh_next; da = dh * act'(pre); dh_prev = W_hh^T da.
@@ -59,9 +47,8 @@ CellAlgorithm rnn_step_bwd(const KernelDesc &d) {
   a.out = Func("da");
   a.out(a.j, a.r) = d.relu ? select(hv > 0.0f, dh, 0.0f) : dh * (1.0f - hv * hv);
   detail::fix_output_width(a.out, h);
-  detail::define_packed_product(a.prod, wt, a.out, h, 1);
   a.dh_prev = Func("dh_prev");
-  a.dh_prev(a.k, a.r) = a.prod.mm(a.k % tile, 0, a.k / tile, a.r);
+  a.dh_prev(a.k, a.r) = detail::define_dh_prev_product(a, wt, a.out, h, tile);
   detail::fix_output_width(a.dh_prev, h);
   a.more_outputs = {a.dh_prev};
   return a;

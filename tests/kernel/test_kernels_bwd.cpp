@@ -219,7 +219,9 @@ TEST(GemmWgrad, MatchesReferenceAndFiniteDifferences) {
             for (int64_t j = 0; j < n; ++j)
               for (int64_t q = 0; q < k; ++q) want[j * k + q] += dy[r * n + j] * a[idx[r] * k + q];
           EXPECT_LT(rel_err(dw.values(), want), 1e-5) << "k=" << k << " n=" << n << " rows=" << rows;
-          if (rows == 9) EXPECT_LT(rel_err(dw.values(), numeric_grad(w, loss)), 1e-5);
+          if (rows == 9) {
+            EXPECT_LT(rel_err(dw.values(), numeric_grad(w, loss)), 1e-5);
+          }
         }
       }
 }
@@ -313,7 +315,9 @@ TEST(ReadoutBwd, LastAndMeanAreTheAdjointsOfTheForwardReadouts) {
       for (int64_t j = 0; j < h; ++j) {
         const int32_t s = last_of[r];
         EXPECT_EQ(df.at(r, j), s >= 0 ? static_cast<float>(dy[s * dirs * h + j]) : 0.0f);
-        if (dirs == 2) EXPECT_EQ(dr.at(r, j), s >= 0 ? static_cast<float>(dy[s * dirs * h + h + j]) : 0.0f);
+        if (dirs == 2) {
+          EXPECT_EQ(dr.at(r, j), s >= 0 ? static_cast<float>(dy[s * dirs * h + h + j]) : 0.0f);
+        }
       }
   }
   KernelDesc m;
