@@ -207,13 +207,7 @@ class Lowerer {
   };
   Step gemm(const std::vector<Term> &terms, int64_t k, int64_t n, Arg bias, int out, const std::string &comment,
             KernelDesc *used = nullptr) {
-    KernelDesc d;
-    d.family = Family::kGemmFwd;
-    d.k = k;
-    d.n = n;
-    d.gather = terms[0].gather;
-    d.terms = static_cast<int>(terms.size());
-    const int kern = kernel(d);
+    const int kern = intern_kernel(gemm_desc(k, n, terms[0].gather, static_cast<int>(terms.size())));
     if (used) *used = plan_.kernels[kern];
     std::vector<Arg> args;
     for (size_t t = 0; t < terms.size(); ++t) {
