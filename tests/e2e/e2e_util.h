@@ -8,6 +8,7 @@
 // RNNC_TEST_WORK_DIR (the root of the tests' scratch directories).
 #pragma once
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -29,6 +30,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "io/npy.h"
@@ -408,5 +410,28 @@ inline ::testing::AssertionResult arrays_close(const std::vector<float> &actual,
 inline ::testing::AssertionResult arrays_close(const FloatArray &actual, const FloatArray &expected, double tol) {
   return arrays_close(actual.data, actual.shape, expected.data, expected.shape, tol);
 }
+
+// A generated model's shared library, loaded with dlopen (RTLD_NOW |
+// RTLD_LOCAL). It stays loaded for the rest of the process: the Halide
+// runtime inside keeps worker threads.
+class ModelLibrary {
+ public:
+  ModelLibrary(const std::string &so_path, const std::string &name) : path_(so_path), name_(name) {
+    lib_ = dlopen(so_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib_) throw std::runtime_error("dlopen " + so_path + ": " + dlerror());
+  }
+
+  // Sets fn to the library's <name><suffix>; throws naming a missing symbol.
+  template <class Fn>
+  void resolve(Fn &fn, const char *suffix) const {
+    void *sym = dlsym(lib_, (name_ + suffix).c_str());
+    if (!sym) throw std::runtime_error(path_ + " does not export " + name_ + suffix);
+    fn = reinterpret_cast<std::remove_reference_t<Fn>>(sym);
+  }
+
+ private:
+  std::string path_, name_;
+  void *lib_ = nullptr;
+};
 
 }  // namespace rnnc_e2e

@@ -52,19 +52,13 @@ struct ModelApi {
   int (*program_main)(int, char **) = nullptr;
 };
 
-// Loads lib<name>.so (RTLD_NOW | RTLD_LOCAL) and resolves every function of
-// the header; throws naming what is missing. The library stays loaded for the
-// rest of the process (the Halide runtime inside keeps worker threads).
+// Loads lib<name>.so and resolves every function of the header; throws
+// naming what is missing.
 ModelApi load_api(const std::string &so_path, const std::string &name) {
-  void *lib = dlopen(so_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) throw std::runtime_error("dlopen " + so_path + ": " + dlerror());
+  const ModelLibrary lib(so_path, name);
   ModelApi api;
   api.name = name;
-  auto resolve = [&](auto &fn, const char *suffix) {
-    void *sym = dlsym(lib, (name + suffix).c_str());
-    if (!sym) throw std::runtime_error(so_path + " does not export " + name + suffix);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sym);
-  };
+  auto resolve = [&](auto &fn, const char *suffix) { lib.resolve(fn, suffix); };
   resolve(api.open, "_open");
   resolve(api.init, "_init");
   resolve(api.forward, "_forward");

@@ -295,18 +295,13 @@ struct TrainApi {
   void (*close)(Model *) = nullptr;
 };
 
-// Loads lib<name>.so; throws naming a missing symbol. The library stays
-// loaded for the rest of the process (the Halide runtime keeps threads).
+// Loads lib<name>.so and resolves the training API; throws naming a
+// missing symbol.
 TrainApi load_train_api(const CompiledModel &m) {
-  void *lib = dlopen(m.shared_lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) throw std::runtime_error("dlopen " + m.shared_lib + ": " + dlerror());
+  const ModelLibrary lib(m.shared_lib, m.name);
   TrainApi api;
   api.name = m.name;
-  auto resolve = [&](auto &fn, const char *suffix) {
-    void *sym = dlsym(lib, (m.name + suffix).c_str());
-    if (!sym) throw std::runtime_error(m.shared_lib + " does not export " + m.name + suffix);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sym);
-  };
+  auto resolve = [&](auto &fn, const char *suffix) { lib.resolve(fn, suffix); };
   resolve(api.init, "_init");
   resolve(api.get_params, "_get_params");
   resolve(api.set_params, "_set_params");
