@@ -38,54 +38,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-RECURRENT = ("rnn", "lstm", "gru")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from make_fixtures import RefModel, Readout  # noqa: E402
 
 
-class Readout(nn.Module):
-    """The model file's readout: 'last', 'mean' or 'all' over full-length sequences."""
-
-    def __init__(self, mode):
-        super().__init__()
-        self.mode = mode
-
-
-class Net(nn.Module):
-    """The torch twin of an rnnc model file; parameters are named as rnnc names them."""
+class Net(RefModel):
+    """The torch twin of an rnnc model file (the fixtures' RefModel modules,
+    parameters named as rnnc names them), with a forward for full-length
+    batches: no packing, so the timing is PyTorch's plain path."""
 
     def __init__(self, spec):
-        super().__init__()
-        inp = spec["input"]
-        self.tokens = inp["kind"] == "tokens"
-        width = None if self.tokens else inp["size"]
-        mods = []
-        for l in spec["layers"]:
-            k = l["kind"]
-            if k == "embedding":
-                mods.append(nn.Embedding(inp["vocab"], l["dim"]))
-                width = l["dim"]
-            elif k in RECURRENT:
-                kw = dict(input_size=width, hidden_size=l["hidden"], num_layers=l.get("num_layers", 1),
-                          bias=l.get("bias", True), batch_first=True, dropout=l.get("dropout", 0.0),
-                          bidirectional=l.get("bidirectional", False))
-                if k == "rnn":
-                    mods.append(nn.RNN(nonlinearity=l.get("nonlinearity", "tanh"), **kw))
-                elif k == "lstm":
-                    mods.append(nn.LSTM(**kw))
-                else:
-                    if not l.get("linear_before_reset", True):
-                        raise SystemExit("torch_rnn: PyTorch has no GRU with linear_before_reset = false")
-                    mods.append(nn.GRU(**kw))
-                width = l["hidden"] * (2 if kw["bidirectional"] else 1)
-            elif k == "readout":
-                mods.append(Readout(l["mode"]))
-            elif k == "dropout":
-                mods.append(nn.Dropout(l["p"]))
-            elif k == "linear":
-                mods.append(nn.Linear(width, l["out"], bias=l.get("bias", True)))
-                width = l["out"]
-            else:
-                raise SystemExit(f"torch_rnn: unknown layer kind {k!r}")
-        self.layers = nn.ModuleList(mods)
+        super().__init__(spec)
+        if not all(self.gru_lbr.values()):
+            raise SystemExit("torch_rnn: PyTorch has no GRU with linear_before_reset = false")
 
     def forward(self, x):
         out = last = None
