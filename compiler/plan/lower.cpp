@@ -497,19 +497,12 @@ class Lowerer {
     const int dout = buffer("output.grad", rows, width);
     KernelDesc d;
     d.n = width;
-    if (g_.loss == LossKind::kCrossEntropy) {
-      d.family = Family::kSoftmaxXent;
-      loss.push_back(
-          call(kernel(d),
-               {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale), buf(plan_.loss_buffer), buf(dout)},
-               "loss: cross-entropy and its gradient"));
-    } else {
-      d.family = Family::kMseLoss;
-      loss.push_back(
-          call(kernel(d),
-               {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale), buf(plan_.loss_buffer), buf(dout)},
-               "loss: squared error and its gradient"));
-    }
+    const bool ce = g_.loss == LossKind::kCrossEntropy;
+    d.family = ce ? Family::kSoftmaxXent : Family::kMseLoss;
+    loss.push_back(
+        call(kernel(d),
+             {buf(plan_.output_buffer), Arg{kArgLabels}, scalar(kScalarLossScale), buf(plan_.loss_buffer), buf(dout)},
+             ce ? "loss: cross-entropy and its gradient" : "loss: squared error and its gradient"));
     Grad gr;
     gr.buffer = dout;
     for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {

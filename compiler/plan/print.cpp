@@ -70,8 +70,8 @@ std::string arg_str(const Arg &a, const Plan &p, const ir::Graph &g) {
       s << a.id;
       break;
     case kArgScalar: {
-      static const char *scalars[] = {"dropout_seed",     "loss_scale", "learning_rate", "bias_correction1",
-                                      "bias_correction2", "grad_scale", "step"};
+      static const char *scalars[] = {"dropout_seed",     "loss_scale",       "learning_rate",
+                                      "bias_correction1", "bias_correction2", "grad_scale"};
       s << "scalar " << (a.id >= 0 && a.id < kScalarCount ? scalars[a.id] : "?");
       break;
     }
@@ -110,9 +110,6 @@ void print_steps(std::ostringstream &s, const char *title, const std::vector<Ste
         break;
       case kOpZero:
         s << "zero";
-        break;
-      case kOpPack:
-        s << "pack";
         break;
     }
     s << "(";

@@ -183,9 +183,6 @@ class Verifier {
         case kOpZero:
           if (s.args.size() != 1 || s.args[0].kind != kArgBuffer) fail(where + ": zero takes one buffer");
           break;
-        case kOpPack:
-          if (s.args.size() != 1 || s.args[0].kind != kArgPacked) fail(where + ": pack takes one packed weight");
-          break;
         default:
           fail(where + ": unknown op");
       }

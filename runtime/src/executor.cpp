@@ -312,9 +312,6 @@ void run_steps(Model &m, StepList list, const BatchInput &in) {
       case kOpZero:
         zero_rows(m, s);
         break;
-      case kOpPack:
-        pack_one(m, d.args[s.first_arg].id);
-        break;
       default:
         throw RtError(std::string("step '") + s.comment + "' has an unknown operation");
     }

@@ -26,7 +26,7 @@ struct BatchInput {
   const int32_t *class_labels = nullptr;  // [rows] (cross-entropy)
   const float *targets = nullptr;         // [rows, output_width] (MSE)
   int64_t label_rows = 0;
-  float scalars[kScalarCount] = {};  // RuntimeScalar values (kScalarDropoutSeed, kScalarStep: int bits)
+  float scalars[kScalarCount] = {};  // RuntimeScalar values (kScalarDropoutSeed: int bits)
 };
 
 // Gradients and optimizer state, allocated on the first training step.

@@ -100,10 +100,12 @@ void panel(std::ostringstream &s, double x0, double y0, double w, double h, cons
     s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
     for (const auto &[x, y] : pts) s << X(x) << "," << Y(y) << " ";
     s << "'/>\n";
-    for (const auto &[x, y] : pts) s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
+    for (const auto &[x, y] : pts)
+      s << "<circle cx='" << X(x) << "' cy='" << Y(y) << "' r='2' fill='" << color << "'/>\n";
     // Legend above the plot area, left to right.
-    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << pt - 10 << "' y2='" << pt - 10 << "' stroke='" << color
-      << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << pt - 6 << "' font-size='11'>" << name << "</text>\n";
+    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << pt - 10 << "' y2='" << pt - 10 << "' stroke='"
+      << color << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << pt - 6 << "' font-size='11'>" << name
+      << "</text>\n";
     lx += 100;
   }
 }

@@ -231,7 +231,6 @@ LossSums Trainer::train_step(const Batch &batch) {
   in.scalars[kScalarGradScale] = static_cast<float>(scale);
   in.scalars[kScalarBiasCorrection1] = static_cast<float>(1.0 - std::pow(config_.beta1, static_cast<double>(step)));
   in.scalars[kScalarBiasCorrection2] = static_cast<float>(1.0 - std::pow(config_.beta2, static_cast<double>(step)));
-  in.scalars[kScalarStep] = from_bits(static_cast<int32_t>(step));
   run_steps(m_, d.update, in);
   // Keep the last good weights when the update itself overflows.
   const int32_t bad = first_non_finite_param(d, t.next_params.data());

@@ -103,8 +103,7 @@ enum RuntimeScalar : int32_t {
   kScalarBiasCorrection1 = 3,  // Adam: 1 - beta1^step
   kScalarBiasCorrection2 = 4,  // Adam: 1 - beta2^step
   kScalarGradScale = 5,        // clipping factor applied to gradients (1 when not clipping)
-  kScalarStep = 6,             // optimizer step count (int32)
-  kScalarCount = 7,
+  kScalarCount = 6,
 };
 
 enum ArgKind : int32_t {
@@ -154,7 +153,6 @@ enum OpKind : int32_t {
                       // kIdxBatchSizes and kIdxStepOffsets, the batch geometry)
   kOpGatherRows = 3,  // args: dst buffer, src buffer, index: dst[r] = src[index[r]] (runtime copy)
   kOpZero = 4,        // args: buffer; fill with zeros
-  kOpPack = 5,        // refresh packed weight args[0].id (runs its pack kernel)
 };
 
 enum Direction : int32_t { kForward = 0, kBackward = 1 };
@@ -246,6 +244,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 2;
+constexpr uint32_t kAbiVersion = 3;
 
 }  // namespace rnnc_rt
