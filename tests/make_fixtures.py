@@ -716,7 +716,9 @@ def main():
     # remove stale case directories (only directories that look like fixture cases)
     for entry in os.listdir(FIXTURES):
         p = os.path.join(FIXTURES, entry)
-        if os.path.isdir(p) and entry not in names and os.path.exists(os.path.join(p, "model.toml")):
+        # (state_* cases belong to make_state_fixtures.py)
+        if (os.path.isdir(p) and entry not in names and not entry.startswith("state_")
+                and os.path.exists(os.path.join(p, "model.toml"))):
             shutil.rmtree(p)
     for c in CASES:
         info = make_case(c)

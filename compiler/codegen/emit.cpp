@@ -33,6 +33,22 @@ std::string c_float(double v) {
   return s;
 }
 
+const char *init_kind_name(ir::InitKind k) {
+  switch (k) {
+    case ir::InitKind::kUniform:
+      return "kInitUniform";
+    case ir::InitKind::kNormal:
+      return "kInitNormal";
+    case ir::InitKind::kChronoLstm:
+      return "kInitChronoLstm";
+    case ir::InitKind::kChronoGru:
+      return "kInitChronoGru";
+    case ir::InitKind::kZero:
+      return "kInitZero";
+  }
+  return "kInitZero";
+}
+
 }  // namespace
 
 std::vector<std::string> exported_symbols(const std::string &m) {
@@ -64,7 +80,7 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     o << "    {" << c_string(par.name) << ", " << par.shape.size() << ", {";
     for (size_t d = 0; d < 4; ++d) o << (d ? ", " : "") << (d < par.shape.size() ? par.shape[d] : 0);
     o << "}, " << p.param_offsets[i] << ", " << par.numel() << ", "
-      << (par.init == ir::InitKind::kNormal ? "kInitNormal" : "kInitUniform") << ", " << c_float(par.bound) << "},\n";
+      << init_kind_name(par.init) << ", " << c_float(par.bound) << "},\n";
   }
   o << "};\n\n";
 
@@ -108,7 +124,9 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
   o << "const StepDesc kSteps[] = {\n" << steps.str() << "};\n\n";
 
   o << "const StateDesc kStates[] = {\n";
-  for (const plan::State &s : p.states) o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << "},\n";
+  for (const plan::State &s : p.states)
+    o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << ", " << s.layer << ", " << s.sublayer << ", "
+      << (s.reverse ? 1 : 0) << ", " << s.out_grad << ", " << s.rec_grad << "},\n";
   o << "};\n\n";
 
   o << "const LayerInfo kLayers[] = {\n";

@@ -17,6 +17,9 @@ enum class ReadoutMode { kLast, kAll, kMean };
 enum class Nonlinearity { kTanh, kRelu };
 enum class LossKind { kNone, kCrossEntropy, kMse };
 enum class OptimizerKind { kAdam, kSgd };
+// How a recurrent layer's parameters start: PyTorch's default, or chrono
+// initialisation of the gate biases (Tallec & Ollivier, ICLR 2018).
+enum class InitScheme { kPytorch, kChrono };
 
 const char *to_string(InputKind k);
 const char *to_string(LayerKind k);
@@ -48,6 +51,8 @@ struct LayerSpec {
   bool bias = true;      // also linear
   Nonlinearity nonlinearity = Nonlinearity::kTanh;
   bool linear_before_reset = true;
+  InitScheme init = InitScheme::kPytorch;
+  int64_t chrono_t_max = 0;  // chrono: the longest dependency T, >= 2
   // readout
   ReadoutMode mode = ReadoutMode::kLast;
   // dropout

@@ -23,9 +23,11 @@ const std::vector<std::string> kTrainKeys = {"optimizer", "learning_rate",  "bet
 
 const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
     {LayerKind::kEmbedding, {"kind", "dim"}},
-    {LayerKind::kRnn, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "nonlinearity"}},
-    {LayerKind::kLstm, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias"}},
-    {LayerKind::kGru, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "linear_before_reset"}},
+    {LayerKind::kRnn, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "nonlinearity", "init"}},
+    {LayerKind::kLstm, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "init", "chrono_t_max"}},
+    {LayerKind::kGru,
+     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "linear_before_reset", "init",
+      "chrono_t_max"}},
     {LayerKind::kReadout, {"kind", "mode"}},
     {LayerKind::kDropout, {"kind", "p"}},
     {LayerKind::kLinear, {"kind", "out", "bias"}},
@@ -305,6 +307,7 @@ class Parser {
                     ? Nonlinearity::kTanh
                     : Nonlinearity::kRelu;
           if (l.kind == LayerKind::kGru) l.linear_before_reset = get_bool(*t, "linear_before_reset", true);
+          parse_init(*t, l, kind);
           break;
         case LayerKind::kReadout: {
           std::string m = get_choice(*t, "mode", {"last", "all", "mean"}, "", t->source(), where, true);
@@ -322,6 +325,28 @@ class Parser {
       }
       spec.layers.push_back(l);
     }
+  }
+
+  // `init` ("pytorch" or "chrono") and, with chrono, `chrono_t_max`.
+  void parse_init(const toml::table &t, LayerSpec &l, const std::string &kind) const {
+    const std::string where = article(kind.c_str()) + " layer";
+    const std::string init = get_choice(t, "init", {"pytorch", "chrono"}, "pytorch", t.source(), where, false);
+    l.init = init == "chrono" ? InitScheme::kChrono : InitScheme::kPytorch;
+    const toml::node *tmax = t.get("chrono_t_max");
+    if (l.init == InitScheme::kPytorch) {
+      if (tmax) fail(tmax->source(), "'chrono_t_max' is only meaningful with init = \"chrono\"");
+      return;
+    }
+    const toml::node *at = t.get("init");
+    if (l.kind == LayerKind::kRnn)
+      fail(at->source(),
+           "init = \"chrono\" sets gate biases; an rnn layer has no gates (chrono is for lstm and gru layers)");
+    if (!l.bias)
+      fail(at->source(), "init = \"chrono\" sets the gate biases, but this layer has bias = false");
+    if (!tmax)
+      fail(at->source(),
+           "init = \"chrono\" needs 'chrono_t_max', the longest dependency in steps (an integer >= 2)");
+    l.chrono_t_max = get_int(t, "chrono_t_max", 0, 2, kMaxSize, true, t.source(), where);
   }
 
   // The keys of every layer kind, "kind" first.

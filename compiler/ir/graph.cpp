@@ -49,6 +49,22 @@ const char *to_string(Cell c) {
   return "?";
 }
 
+const char *to_string(InitKind k) {
+  switch (k) {
+    case InitKind::kUniform:
+      return "uniform";
+    case InitKind::kNormal:
+      return "normal(0, 1)";
+    case InitKind::kChronoLstm:
+      return "chrono-lstm";
+    case InitKind::kChronoGru:
+      return "chrono-gru";
+    case InitKind::kZero:
+      return "zero";
+  }
+  return "?";
+}
+
 int gate_count(Cell c) { return c == Cell::kRnn ? 1 : c == Cell::kLstm ? 4 : 3; }
 
 int64_t Graph::param_count(int node) const {
@@ -139,7 +155,12 @@ Graph build_graph(const ModelSpec &spec) {
             const std::string sfx = "_l" + std::to_string(k) + (d ? "_reverse" : "");
             b.add_param(n, index, "weight_ih" + sfx, {gh, n.sublayer_input(k)}, InitKind::kUniform, bound);
             b.add_param(n, index, "weight_hh" + sfx, {gh, l.hidden}, InitKind::kUniform, bound);
-            if (l.bias) {
+            if (l.bias && l.init == InitScheme::kChrono) {
+              // The whole chrono value goes in bias_ih; bias_hh starts at 0.
+              const InitKind chrono = n.cell == Cell::kLstm ? InitKind::kChronoLstm : InitKind::kChronoGru;
+              b.add_param(n, index, "bias_ih" + sfx, {gh}, chrono, static_cast<double>(l.chrono_t_max));
+              b.add_param(n, index, "bias_hh" + sfx, {gh}, InitKind::kZero, 0.0);
+            } else if (l.bias) {
               b.add_param(n, index, "bias_ih" + sfx, {gh}, InitKind::kUniform, bound);
               b.add_param(n, index, "bias_hh" + sfx, {gh}, InitKind::kUniform, bound);
             }
@@ -320,8 +341,10 @@ std::string print_graph(const Graph &g) {
       const Param &par = g.params[p];
       s << "      param " << par.name << " [";
       for (size_t d = 0; d < par.shape.size(); ++d) s << (d ? ", " : "") << par.shape[d];
-      s << "] init "
-        << (par.init == InitKind::kNormal ? "normal(0, 1)" : "uniform(+-" + std::to_string(par.bound) + ")") << "\n";
+      s << "] init " << to_string(par.init);
+      if (par.init == InitKind::kUniform) s << "(+-" << std::to_string(par.bound) << ")";
+      if (par.init == InitKind::kChronoLstm || par.init == InitKind::kChronoGru) s << "(T_max " << par.bound << ")";
+      s << "\n";
     }
   }
   s << "  loss " << to_string(g.loss) << "\n";

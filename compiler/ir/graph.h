@@ -28,7 +28,15 @@ struct TensorType {
 enum class InitKind {
   kUniform,  // U(-bound, bound)
   kNormal,   // N(0, 1)
+  // Chrono initialisation of a gate bias [gates * H] (bound = T_max): per
+  // unit u ~ U(1, T_max - 1); LSTM (i, f, g, o): b_f = log u, b_i = -b_f;
+  // GRU (r, z, n): b_z = log u; every other element 0.
+  kChronoLstm,
+  kChronoGru,
+  kZero,  // all 0 (the recurrent bias of a chrono layer)
 };
+
+const char *to_string(InitKind k);
 
 struct Param {
   std::string name;  // PyTorch state_dict name, e.g. "layers.1.weight_ih_l0"

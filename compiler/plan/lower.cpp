@@ -432,7 +432,14 @@ class Lowerer {
         }
         steps.push_back(loop);
 
-        plan_.states.push_back(State{dt.hs, dt.cs, static_cast<int>(h)});
+        State st;
+        st.h_buffer = dt.hs;
+        st.c_buffer = dt.cs;
+        st.hidden = static_cast<int>(h);
+        st.layer = n.layer;
+        st.sublayer = static_cast<int>(l);
+        st.reverse = dir == 1;
+        plan_.states.push_back(st);
         const int rows = view(dt.hs, tag + ".out", h, 0, true);
         (dir ? next.h_rev : next.h_fwd) = rows;
         entry.dirs.push_back(dt);
@@ -623,6 +630,11 @@ class Lowerer {
       // receive dL/dh0.
       const int dhs = buffer(tag + ".h.grad", kRowsState, h);
       steps.push_back(zero(dhs, what + ": clear the recurrent gradient"));
+      for (State &st : plan_.states)
+        if (st.h_buffer == dt.hs) {
+          st.out_grad = dout;
+          st.rec_grad = dhs;
+        }
       int dcs = -1;
       if (dt.cs >= 0) {
         dcs = buffer(tag + ".c.grad", kRowsState, h);

@@ -6,14 +6,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 
 #include "dataset.h"
 #include "error.h"
+#include "inspect.h"
 #include "io/npy.h"
 #include "model.h"
 #include "rnnc/runtime_api.h"
+#include "state_files.h"
 #include "train.h"
 #include "weights.h"
 
@@ -38,19 +41,115 @@ int cmd_init(const ModelDesc &d, const Options &o) {
 int cmd_predict(const ModelDesc &d, const Options &o) {
   apply_threads_option(o);
   const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
+  const bool lstm = state_size(d, 1, true) > 0;
+  for (const char *opt : {"c0", "output-c"})
+    if (o.has(opt) && !lstm)
+      throw UsageError(std::string("--") + opt + ": model " + d.name + " has no cell states (no lstm layer)");
   auto m = open_weights(d, o.str("weights"));
   Dataset ds = load_dataset(d, o.str("inputs"), o.str_or("lengths", ""));
+  std::vector<float> h0, c0;
+  if (o.has("h0")) h0 = read_states(d, o.str("h0"), ds.n, false);
+  if (o.has("c0")) c0 = read_states(d, o.str("c0"), ds.n, true);
   const int64_t per_seq = output_size(d, 1, ds.t);
   std::vector<float> out(static_cast<size_t>(ds.n * per_seq));
+  std::vector<float> h_n(o.has("output-h") ? state_size(d, ds.n, false) : 0);
+  std::vector<float> c_n(o.has("output-c") ? state_size(d, ds.n, true) : 0);
+  std::vector<SublayerOutput> hidden = sublayer_outputs_layout(d);
+  // Per chunk: its rows of the state arrays.
+  std::vector<float> ch0, cc0, chn, ccn;
   for (int64_t i = 0; i < ds.n; i += chunk) {
     const int64_t b = std::min(chunk, ds.n - i);
-    forward(*m, ds.inputs_of(d, i), ds.lengths.data() + i, b, ds.t, nullptr, nullptr, out.data() + i * per_seq, nullptr,
-            nullptr);
+    auto take = [&](const std::vector<float> &full, std::vector<float> &part, bool cell) -> float * {
+      if (full.empty()) return nullptr;
+      part.resize(static_cast<size_t>(state_size(d, b, cell)));
+      copy_state_rows(d, cell, full.data(), ds.n, i, part.data(), b, 0, b);
+      return part.data();
+    };
+    const float *h0p = take(h0, ch0, false), *c0p = take(c0, cc0, true);
+    chn.resize(h_n.empty() ? 0 : state_size(d, b, false));
+    ccn.resize(c_n.empty() ? 0 : state_size(d, b, true));
+    forward(*m, ds.inputs_of(d, i), ds.lengths.data() + i, b, ds.t, h0p, c0p, out.data() + i * per_seq,
+            chn.empty() ? nullptr : chn.data(), ccn.empty() ? nullptr : ccn.data());
+    if (!h_n.empty()) copy_state_rows(d, false, chn.data(), b, 0, h_n.data(), ds.n, i, b);
+    if (!c_n.empty()) copy_state_rows(d, true, ccn.data(), b, 0, c_n.data(), ds.n, i, b);
+    if (o.has("output-hidden")) append_sublayer_outputs(*m, ds.t, hidden);
   }
   std::vector<int64_t> shape = {ds.n};
   if (d.per_step_output) shape.push_back(ds.t);
   shape.push_back(d.output_width);
   write_npy(o.str("output"), DType::kF32, out.data(), shape);
+  if (!h_n.empty()) write_states(d, o.str("output-h"), h_n.data(), ds.n, false);
+  if (!c_n.empty()) write_states(d, o.str("output-c"), c_n.data(), ds.n, true);
+  if (o.has("output-hidden")) {
+    const std::string dir = o.str("output-hidden");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || !std::filesystem::is_directory(dir)) throw RtError("cannot create the directory " + dir);
+    for (const SublayerOutput &h : hidden)
+      write_npy(dir + "/layers." + std::to_string(h.layer) + "_l" + std::to_string(h.sublayer) + ".npy", DType::kF32,
+                h.data.data(), {ds.n, ds.t, h.width});
+  }
+  return 0;
+}
+
+// The notebook's hidden-state evolution: per sub-layer direction and input
+// position t, the mean and population standard deviation of h_t (and c_t)
+// over every unit of the sequences still running at t.
+int cmd_trace(const ModelDesc &d, const Options &o) {
+  apply_threads_option(o);
+  const int64_t chunk = o.int_or("batch-size", 256, 1, 1 << 20);
+  auto m = open_weights(d, o.str("weights"));
+  Dataset ds = load_dataset(d, o.str("inputs"), o.str_or("lengths", ""));
+  std::vector<StepMoments> h(d.num_states, StepMoments(ds.t)), c(d.num_states, StepMoments(ds.t));
+  std::vector<float> out(static_cast<size_t>(chunk * output_size(d, 1, ds.t)));
+  for (int64_t i = 0; i < ds.n; i += chunk) {
+    const int64_t b = std::min(chunk, ds.n - i);
+    forward(*m, ds.inputs_of(d, i), ds.lengths.data() + i, b, ds.t, nullptr, nullptr, out.data(), nullptr, nullptr);
+    for (int32_t s = 0; s < d.num_states; ++s) {
+      add_state_moments(*m, s, 0, h[s]);
+      if (d.states[s].c_buffer >= 0) add_state_moments(*m, s, 1, c[s]);
+    }
+  }
+  if (o.has("json")) {
+    auto list = [&](const StepMoments &mo, bool std_dev) {
+      std::string r = "[";
+      for (int64_t t = 0; t < ds.t; ++t) {
+        char buf[40] = "null";
+        if (mo.count[t] > 0) std::snprintf(buf, sizeof buf, "%.9g", std_dev ? mo.stddev(t) : mo.mean(t));
+        r += (t ? ", " : "") + std::string(buf);
+      }
+      return r + "]";
+    };
+    std::printf("{\"trace\": [");
+    for (int32_t s = 0; s < d.num_states; ++s) {
+      const StateDesc &st = d.states[s];
+      std::printf("%s{\"layer\": \"layers.%d\", \"sublayer\": %d, \"direction\": \"%s\", \"h_mean\": %s, \"h_std\": %s",
+                  s ? ", " : "", st.layer, st.sublayer, direction_name(st), list(h[s], false).c_str(),
+                  list(h[s], true).c_str());
+      if (st.c_buffer >= 0) std::printf(", \"c_mean\": %s, \"c_std\": %s", list(c[s], false).c_str(), list(c[s], true).c_str());
+      std::printf("}");
+    }
+    std::printf("]}\n");
+    return 0;
+  }
+  for (int32_t s = 0; s < d.num_states; ++s) {
+    const StateDesc &st = d.states[s];
+    const bool cell = st.c_buffer >= 0;
+    std::printf("%s%s (hidden %d): hidden-state evolution over %lld sequences\n", s ? "\n" : "",
+                state_name(d, s).c_str(), st.hidden, static_cast<long long>(ds.n));
+    std::printf("%6s %6s %11s %11s%s\n", "step", "seqs", "h mean", "h std", cell ? "      c mean       c std" : "");
+    for (int64_t t = 0; t < ds.t; ++t) {
+      const int64_t seqs = h[s].count[t] / st.hidden;
+      if (seqs == 0) {
+        std::printf("%6lld %6d %11s %11s%s\n", static_cast<long long>(t), 0, "-", "-", cell ? "           -           -" : "");
+        continue;
+      }
+      std::printf("%6lld %6lld %11.6f %11.6f", static_cast<long long>(t), static_cast<long long>(seqs), h[s].mean(t),
+                  h[s].stddev(t));
+      if (cell) std::printf(" %11.6f %11.6f", c[s].mean(t), c[s].stddev(t));
+      std::printf("\n");
+    }
+  }
   return 0;
 }
 
@@ -148,7 +247,7 @@ std::vector<Command> inference_commands() {
   return {
       {"info", "Print the model's layer table.", {}, cmd_info},
       {"init",
-       "Write PyTorch-default initial weights.",
+       "Write initial weights: PyTorch's default initialisation, or chrono for layers with init = \"chrono\".",
        {{"output", "W.safetensors", "where to write the weights", true}, {"seed", "S", "random seed (default 0)"}},
        cmd_init},
       {"predict",
@@ -157,9 +256,26 @@ std::vector<Command> inference_commands() {
         {"inputs", "X.npy", "[N, T] int32/int64 token ids or [N, T, I] float32/float64 features", true},
         {"lengths", "L.npy", "[N] int32/int64 lengths in 1..T (default: all T)"},
         {"output", "Y.npy", "float32 [N, out], or [N, T, out] for readout \"all\"", true},
+        {"h0", "H0.npy", "initial hidden states [L, N, H] in PyTorch's h_0 order, entries in model order (.npz "
+                         "keyed layers.<i> when hidden sizes differ; default zeros)"},
+        {"c0", "C0.npy", "initial cell states of the lstm entries, as --h0"},
+        {"output-h", "HN.npy", "write the final hidden states h_n, laid out as --h0"},
+        {"output-c", "CN.npy", "write the final cell states c_n of the lstm entries"},
+        {"output-hidden", "DIR", "write every recurrent sub-layer's per-step outputs as DIR/layers.<i>_l<k>.npy "
+                                 "[N, T, directions x H] (forward half first, zeros at padded steps)"},
         {"batch-size", "B", "sequences per forward call (default 256)"},
         threads},
        cmd_predict},
+      {"trace",
+       "Print the hidden-state evolution: per recurrent sub-layer, direction and step t, the mean and standard "
+       "deviation of h_t (and c_t) over the units of the sequences still running at t.",
+       {{"weights", "W.safetensors", "weights or checkpoint", true},
+        {"inputs", "X.npy", "inputs", true},
+        {"lengths", "L.npy", "lengths (default: all T)"},
+        {"json", "", "print one JSON object {\"trace\": [{\"layer\", \"sublayer\", \"direction\", \"h_mean\", ...}]}"},
+        {"batch-size", "B", "sequences per forward call (default 256)"},
+        threads},
+       cmd_trace},
       {"bench",
        "Time the forward pass (or a training step) on generated inputs; a measuring tool, not a test.",
        {{"batch", "B", "sequences per run", true},

@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "dataset.h"
+#include "inspect.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "program.h"
@@ -241,14 +242,48 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
   double total = 0;
   for (double v : norms) total += v * v;
   total = std::sqrt(total);
+  // Per-step flow: |dL/dh_t| over the batch's valid rows, per sub-layer direction.
+  const bool per_step = o.has("per-step") || o.has("plot");
+  std::vector<std::vector<double>> steps;
+  if (per_step)
+    for (int32_t k = 0; k < d.num_states; ++k) steps.push_back(per_step_gradient_norms(*m, k, s.data.t));
+  if (o.has("plot")) {
+    std::vector<LogCurve> curves;
+    for (int32_t k = 0; k < d.num_states; ++k) curves.push_back({state_name(d, k), steps[k]});
+    write_log_curves_svg(o.str("plot"), std::string(d.name) + ": gradient flow |dL/dh_t| at each step",
+                         "step t (input position)", curves);
+  }
   if (o.has("json")) {
     std::printf("{\"grad_norms\": {");
     for (int32_t p = 0; p < d.num_params; ++p) std::printf("%s\"%s\": %.9g", p ? ", " : "", d.params[p].name, norms[p]);
-    std::printf("}, \"total\": %.9g}\n", total);
+    std::printf("}, \"total\": %.9g", total);
+    if (o.has("per-step")) {
+      std::printf(", \"per_step\": [");
+      for (int32_t k = 0; k < d.num_states; ++k) {
+        const StateDesc &st = d.states[k];
+        std::printf("%s{\"layer\": \"layers.%d\", \"sublayer\": %d, \"direction\": \"%s\", \"norms\": [", k ? ", " : "",
+                    st.layer, st.sublayer, direction_name(st));
+        for (size_t t = 0; t < steps[k].size(); ++t) std::printf("%s%.9g", t ? ", " : "", steps[k][t]);
+        std::printf("]}");
+      }
+      std::printf("]");
+    }
+    std::printf("}\n");
   } else {
     for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);
     std::printf("%-40s %.6g\n", "total", total);
+    if (o.has("per-step")) {
+      std::printf("\nper-step gradient norms |dL/dh_t| (t = input position):\n%5s", "step");
+      for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %-28s", state_name(d, k).c_str());
+      std::printf("\n");
+      for (int64_t t = 0; t < s.data.t; ++t) {
+        std::printf("%5lld", static_cast<long long>(t));
+        for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %-28.6g", steps[k][t]);
+        std::printf("\n");
+      }
+    }
   }
+  if (o.has("plot")) std::printf("plot: %s\n", o.str("plot").c_str());
   return 0;
 }
 
@@ -344,6 +379,9 @@ std::vector<Command> training_commands() {
         {"seed", "S", "dropout seed"},
         {"json", "", "print one JSON object {\"grad_norms\": {...}, \"total\": x}"},
         {"output", "G.safetensors", "also write the gradients, under the parameters' names"},
+        {"per-step", "", "also the norm of dL/dh_t at every step t, per recurrent sub-layer and direction (the "
+                         "Frobenius norm over the batch's valid rows; t is the input position)"},
+        {"plot", "P.svg", "plot the per-step norms on a log scale"},
         threads},
        cmd_gradnorm},
       {"data",

@@ -167,4 +167,64 @@ void write_curves_svg(const std::string &path, const std::string &title, const s
   write_text_atomically(path, s.str());
 }
 
+void write_log_curves_svg(const std::string &path, const std::string &title, const std::string &x_label,
+                          const std::vector<LogCurve> &curves) {
+  double lo = 0, hi = 0;
+  size_t xmax = 1;
+  bool any = false;
+  for (const LogCurve &c : curves) {
+    xmax = std::max(xmax, c.values.size() > 0 ? c.values.size() - 1 : 0);
+    for (double v : c.values)
+      if (v > 0 && std::isfinite(v)) {
+        const double l = std::log10(v);
+        lo = any ? std::min(lo, l) : l;
+        hi = any ? std::max(hi, l) : l;
+        any = true;
+      }
+  }
+  lo = std::floor(lo);
+  hi = std::max(lo + 1, std::ceil(hi));
+  const int decades = static_cast<int>(hi - lo), every = std::max(1, decades / 8);
+  const double w = 720, h = 420, pl = 70, pr = w - 20, pt = 40 + 18 * ((curves.size() + 2) / 3), pb = h - 45;
+  const double H = h + pt - 40;
+  auto X = [&](double x) { return pl + x / static_cast<double>(xmax) * (pr - pl); };
+  auto Y = [&](double l) { return pb + (pt - 40) - (l - lo) / (hi - lo) * (pb - pt); };
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << H << "' font-family='sans-serif'>\n"
+    << "<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='" << w / 2 << "' y='18' text-anchor='middle' font-size='15' font-weight='bold'>" << escape_xml(title)
+    << "</text>\n";
+  const double top = Y(hi), bottom = Y(lo);
+  s << "<rect x='" << pl << "' y='" << top << "' width='" << pr - pl << "' height='" << bottom - top
+    << "' fill='none' stroke='#888'/>\n";
+  for (int k = 0; k <= decades; k += every) {
+    const double y = Y(lo + k);
+    s << "<line x1='" << pl << "' x2='" << pr << "' y1='" << y << "' y2='" << y << "' stroke='#eee'/>\n"
+      << "<text x='" << pl - 5 << "' y='" << y + 4 << "' text-anchor='end' font-size='10'>1e" << lo + k
+      << "</text>\n";
+  }
+  const double xstep = std::max(1.0, nice_step(static_cast<double>(xmax), 8));
+  for (double x = 0; x <= static_cast<double>(xmax) + 1e-9; x += xstep)
+    s << "<text x='" << X(x) << "' y='" << bottom + 14 << "' text-anchor='middle' font-size='10'>" << fmt(x)
+      << "</text>\n";
+  s << "<text x='" << (pl + pr) / 2 << "' y='" << bottom + 30 << "' text-anchor='middle' font-size='11'>"
+    << escape_xml(x_label) << "</text>\n";
+  const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+  for (size_t ci = 0; ci < curves.size(); ++ci) {
+    const char *color = colors[ci % 6];
+    s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
+    for (size_t x = 0; x < curves[ci].values.size(); ++x) {
+      const double v = curves[ci].values[x];
+      if (v > 0 && std::isfinite(v)) s << X(static_cast<double>(x)) << "," << Y(std::log10(v)) << " ";
+    }
+    s << "'/>\n";
+    const double lx = pl + 220 * (ci % 3), ly = 40 + 18 * (ci / 3);
+    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='"
+      << color << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << ly << "' font-size='11'>"
+      << escape_xml(curves[ci].name) << "</text>\n";
+  }
+  s << "</svg>\n";
+  write_text_atomically(path, s.str());
+}
+
 }  // namespace rnnc_rt

@@ -27,4 +27,15 @@ void write_metrics_csv(const std::string &path, const std::vector<EpochMetrics> 
 // and validation curves, atomically.
 void write_curves_svg(const std::string &path, const std::string &title, const std::vector<EpochMetrics> &rows);
 
+// One named series of values at x = 0, 1, 2, ...
+struct LogCurve {
+  std::string name;
+  std::vector<double> values;
+};
+
+// Writes an SVG of the curves against x with a logarithmic y axis (values
+// <= 0 are left out), atomically.
+void write_log_curves_svg(const std::string &path, const std::string &title, const std::string &x_label,
+                          const std::vector<LogCurve> &curves);
+
 }  // namespace rnnc_rt

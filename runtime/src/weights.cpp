@@ -1,5 +1,6 @@
 #include "weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -46,15 +47,48 @@ double Rng::normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
+namespace {
+
+// Chrono initialisation of one gate bias (see InitKind): `gates` blocks of
+// `hidden` units; u ~ U(1, t_max - 1) per unit.
+void init_chrono(float *dst, int64_t numel, int gates, double t_max, Rng &rng) {
+  const int64_t hidden = numel / gates;
+  std::fill(dst, dst + numel, 0.0f);
+  for (int64_t j = 0; j < hidden; ++j) {
+    const double u = 1.0 + (t_max - 2.0) * rng.uniform();
+    const float b = static_cast<float>(std::log(u));
+    if (gates == 4) {  // LSTM: i, f, g, o
+      dst[hidden + j] = b;
+      dst[j] = -b;
+    } else {  // GRU: r, z, n
+      dst[hidden + j] = b;
+    }
+  }
+}
+
+}  // namespace
+
 void init_params(Model &m, uint64_t seed) {
   Rng rng(seed);
   const ModelDesc &d = *m.desc;
   for (int32_t i = 0; i < d.num_params; ++i) {
     const ParamDesc &p = d.params[i];
     float *dst = m.params.data() + p.offset;
-    for (int64_t k = 0; k < p.numel; ++k)
-      dst[k] = p.init == kInitNormal ? static_cast<float>(rng.normal())
-                                     : static_cast<float>((2.0 * rng.uniform() - 1.0) * p.bound);
+    switch (p.init) {
+      case kInitNormal:
+        for (int64_t k = 0; k < p.numel; ++k) dst[k] = static_cast<float>(rng.normal());
+        break;
+      case kInitChronoLstm:
+      case kInitChronoGru:
+        init_chrono(dst, p.numel, p.init == kInitChronoLstm ? 4 : 3, p.bound, rng);
+        break;
+      case kInitZero:
+        std::fill(dst, dst + p.numel, 0.0f);
+        break;
+      default:
+        for (int64_t k = 0; k < p.numel; ++k) dst[k] = static_cast<float>((2.0 * rng.uniform() - 1.0) * p.bound);
+        break;
+    }
   }
   repack(m);
 }

@@ -46,7 +46,17 @@ struct BufferDesc {
   int32_t col_offset;
 };
 
-enum InitKind : int32_t { kInitUniform = 0, kInitNormal = 1 };
+// How init_params fills a parameter. The chrono kinds set a gate bias
+// [gates * H] from per-unit draws u ~ U(1, bound - 1) (bound = T_max): LSTM
+// (gates i, f, g, o) b_f = log u, b_i = -b_f; GRU (r, z, n) b_z = log u;
+// every other element 0.
+enum InitKind : int32_t {
+  kInitUniform = 0,  // U(-bound, bound)
+  kInitNormal = 1,   // N(0, 1)
+  kInitChronoLstm = 2,
+  kInitChronoGru = 3,
+  kInitZero = 4,
+};
 
 // One parameter tensor, stored at `offset` floats in the model's flat
 // parameter array (its gradient at the same offset in the gradient array).
@@ -196,11 +206,22 @@ struct LayerInfo {
   int64_t params;
 };
 
-// State of one recurrent sub-layer direction, for optional h0/c0 and h_n.
+// State of one recurrent sub-layer direction: optional h0/c0, h_n, the
+// per-step outputs and, after a training backward, dL/dh_t. Buffers of a
+// reverse direction are in reverse-packed row order.
 struct StateDesc {
   int32_t h_buffer;  // state buffer holding h (N leading rows = h0)
   int32_t c_buffer;  // state buffer holding c, or -1
   int32_t hidden;
+  int32_t layer;     // [[layers]] index of the recurrent entry
+  int32_t sublayer;  // stacked layer within the entry (PyTorch's _l<k>)
+  int32_t reverse;   // 1 for the reverse direction
+  // Training: dL/dh_t = out_grad row + rec_grad state row (after the
+  // backward list): the gradient arriving from above (packed rows), and the
+  // one arriving through the recurrence from step t+1 (state buffer). -1
+  // when the model has no training lists.
+  int32_t out_grad_buffer;
+  int32_t rec_grad_buffer;
 };
 
 struct ModelDesc {
@@ -244,6 +265,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 
 }  // namespace rnnc_rt

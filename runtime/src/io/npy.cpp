@@ -304,13 +304,41 @@ std::vector<uint8_t> fortran_to_c(const std::vector<uint8_t> &src, const std::ve
   return dst;
 }
 
+// The magic string, version, header length and header dict, byte for byte
+// what numpy.save writes (numpy.lib.format._write_array_header).
+std::string npy_header(const std::string &path, const char *descr, const std::vector<int64_t> &shape) {
+  std::string header =
+      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape_repr(shape) + ", }";
+  if (!shape.empty()) header.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
+  size_t hlen = header.size() + 1;  // With the final newline.
+  std::string prefix(kMagic, kMagicLen);
+  size_t padlen = kAlign - (kMagicLen + 2 + 2 + hlen) % kAlign;
+  if (hlen + padlen <= 0xFFFF) {
+    size_t total = hlen + padlen;
+    prefix += '\x01';
+    prefix += '\x00';
+    prefix += static_cast<char>(total & 0xFF);
+    prefix += static_cast<char>(total >> 8);
+  } else {
+    // Version 2.0 only widens the header length to four bytes.
+    padlen = kAlign - (kMagicLen + 2 + 4 + hlen) % kAlign;
+    uint64_t total = hlen + padlen;
+    if (total > 0xFFFFFFFFu) throw RtError(path + ": .npy header too long");
+    prefix += '\x02';
+    prefix += '\x00';
+    for (int i = 0; i < 4; ++i) prefix += static_cast<char>((total >> (8 * i)) & 0xFF);
+  }
+  header.append(padlen, ' ');
+  header += '\n';
+  return prefix + header;
+}
+
 }  // namespace
 
-NpyArray read_npy(const std::string &path) {
-  InputFile file(path);
+NpyArray read_npy_region(const InputFile &file, uint64_t base, uint64_t size, const std::string &path) {
   uint8_t preamble[12];
-  if (file.size() < 10) throw RtError(path + ": not a .npy file (too short for the magic string)");
-  file.read_at(0, preamble, 10, "the magic string");
+  if (size < 10) throw RtError(path + ": not a .npy file (too short for the magic string)");
+  file.read_at(base + 0, preamble, 10, "the magic string");
   if (std::memcmp(preamble, kMagic, kMagicLen) != 0) {
     throw RtError(path + ": not a .npy file (bad magic string)");
   }
@@ -322,7 +350,7 @@ NpyArray read_npy(const std::string &path) {
     header_len = uint64_t{preamble[8]} | uint64_t{preamble[9]} << 8;
     header_start = 10;
   } else if ((major == 2 || major == 3) && minor == 0) {
-    file.read_at(10, preamble + 10, 2, "the header length");
+    file.read_at(base + 10, preamble + 10, 2, "the header length");
     header_len = uint64_t{preamble[8]} | uint64_t{preamble[9]} << 8 | uint64_t{preamble[10]} << 16 |
                  uint64_t{preamble[11]} << 24;
     header_start = 12;
@@ -330,12 +358,12 @@ NpyArray read_npy(const std::string &path) {
     throw RtError(path + ": unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
                   "; expected 1.0, 2.0 or 3.0");
   }
-  if (header_len > file.size() - header_start) {
+  if (header_len > size - header_start) {
     throw RtError(path + ": header length " + std::to_string(header_len) + " exceeds the file size " +
-                  std::to_string(file.size()));
+                  std::to_string(size));
   }
   std::string header_text(header_len, '\0');
-  file.read_at(header_start, header_text.data(), header_len, "the header");
+  file.read_at(base + header_start, header_text.data(), header_len, "the header");
   NpyHeader header = HeaderParser(path, header_text).parse();
 
   NpyArray array;
@@ -350,7 +378,7 @@ NpyArray read_npy(const std::string &path) {
     throw RtError(path + ": shape " + shape_repr(header.shape) + " of '" + header.descr + "' is too large");
   }
   uint64_t data_start = header_start + header_len;
-  uint64_t available = file.size() - data_start;
+  uint64_t available = size - data_start;
   if (available < expected) {
     throw RtError(path + ": data is truncated: shape " + shape_repr(header.shape) + " of '" + header.descr +
                   "' needs " + std::to_string(expected) + " bytes, the file has " + std::to_string(available));
@@ -360,14 +388,19 @@ NpyArray read_npy(const std::string &path) {
                   shape_repr(header.shape) + " of '" + header.descr + "'");
   }
   array.data.resize(expected);
-  file.read_at(data_start, array.data.data(), expected, "the data");
+  file.read_at(base + data_start, array.data.data(), expected, "the data");
   if (header.fortran_order && header.shape.size() > 1 && numel > 0) {
     array.data = fortran_to_c(array.data, header.shape, info.itemsize, numel);
   }
   return array;
 }
 
-void write_npy(const std::string &path, DType dtype, const void *data, const std::vector<int64_t> &shape) {
+NpyArray read_npy(const std::string &path) {
+  InputFile file(path);
+  return read_npy_region(file, 0, file.size(), path);
+}
+
+std::string npy_file_header(const std::string &path, DType dtype, const std::vector<int64_t> &shape, uint64_t *nbytes_out) {
   const char *descr = nullptr;
   switch (dtype) {
     case DType::kF32:
@@ -397,34 +430,16 @@ void write_npy(const std::string &path, DType dtype, const void *data, const std
       nbytes > SIZE_MAX) {
     throw RtError(path + ": invalid shape " + shape_repr(shape));
   }
-  if (nbytes > 0 && data == nullptr) throw RtError(path + ": no data for shape " + shape_repr(shape));
 
-  // Byte for byte what numpy.save writes (numpy.lib.format._write_array_header).
-  std::string header =
-      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape_repr(shape) + ", }";
-  if (!shape.empty()) header.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
-  size_t hlen = header.size() + 1;  // With the final newline.
-  std::string prefix(kMagic, kMagicLen);
-  size_t padlen = kAlign - (kMagicLen + 2 + 2 + hlen) % kAlign;
-  if (hlen + padlen <= 0xFFFF) {
-    size_t total = hlen + padlen;
-    prefix += '\x01';
-    prefix += '\x00';
-    prefix += static_cast<char>(total & 0xFF);
-    prefix += static_cast<char>(total >> 8);
-  } else {
-    // Version 2.0 only widens the header length to four bytes.
-    padlen = kAlign - (kMagicLen + 2 + 4 + hlen) % kAlign;
-    uint64_t total = hlen + padlen;
-    if (total > 0xFFFFFFFFu) throw RtError(path + ": .npy header too long");
-    prefix += '\x02';
-    prefix += '\x00';
-    for (int i = 0; i < 4; ++i) prefix += static_cast<char>((total >> (8 * i)) & 0xFF);
-  }
-  header.append(padlen, ' ');
-  header += '\n';
-  write_file_atomically(
-      path, {{prefix.data(), prefix.size()}, {header.data(), header.size()}, {data, static_cast<size_t>(nbytes)}});
+  *nbytes_out = nbytes;
+  return npy_header(path, descr, shape);
+}
+
+void write_npy(const std::string &path, DType dtype, const void *data, const std::vector<int64_t> &shape) {
+  uint64_t nbytes = 0;
+  const std::string header = npy_file_header(path, dtype, shape, &nbytes);
+  if (nbytes > 0 && data == nullptr) throw RtError(path + ": no data for shape " + shape_repr(shape));
+  write_file_atomically(path, {{header.data(), header.size()}, {data, static_cast<size_t>(nbytes)}});
 }
 
 }  // namespace rnnc_rt

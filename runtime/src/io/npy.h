@@ -40,6 +40,17 @@ struct NpyArray {
 // and data whose size does not match the shape.
 NpyArray read_npy(const std::string &path);
 
+class InputFile;
+
+// Reads the .npy image held in bytes [base, base + size) of file (an .npz
+// member); messages name `name`.
+NpyArray read_npy_region(const InputFile &file, uint64_t base, uint64_t size, const std::string &name);
+
+// The bytes before the data of a .npy file of dtype and shape, as
+// numpy.save writes them; *nbytes receives the data's size. Throws RtError
+// "<name>: ..." for a shape that is invalid or too large.
+std::string npy_file_header(const std::string &name, DType dtype, const std::vector<int64_t> &shape, uint64_t *nbytes);
+
 // Writes data (numel(shape) elements of dtype in C order) as a version 1.0
 // .npy file laid out as numpy.save does (2.0 if the header needs it),
 // atomically; throws RtError "<path>: ..." and leaves path untouched on failure.
