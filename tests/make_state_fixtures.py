@@ -278,6 +278,7 @@ def make_case(case):
     packed, _ = mf.reference_forward(spec, weights, x, lengths)
     err = np.abs(out0.detach().numpy() - packed).max()
     assert err < 1e-12, f"{name}: cell loop and packed modules differ by {err}"
+    mf.save_npy(os.path.join(d, "expected_without_states.npy"), packed.astype(np.float32))
     loss = mf.compute_loss(spec, out0, torch.from_numpy(np.ascontiguousarray(y)), lengths)
     loss.backward()
     with open(os.path.join(d, "per_step.json"), "w") as f:

@@ -292,6 +292,11 @@ std::string describe_impl(const Graph &g, const Node &n) {
       if (!n.bias) s << ", no bias";
       if (n.cell == Cell::kRnn) s << ", " << to_string(n.nonlinearity);
       if (n.cell == Cell::kGru && !n.linear_before_reset) s << ", reset before linear";
+      for (int p : n.params)
+        if (g.params[p].init == InitKind::kChronoLstm || g.params[p].init == InitKind::kChronoGru) {
+          s << ", chrono init T " << g.params[p].bound;
+          break;
+        }
       break;
     case Op::kDropout:
       s << "p " << n.p;

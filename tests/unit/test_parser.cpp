@@ -225,6 +225,38 @@ TEST(Parser, FillsInDefaults) {
   EXPECT_EQ(t.seed, 0u);
 }
 
+TEST(Parser, ChronoInitialisationReachesTheGraph) {
+  auto layer = [](const std::string &kind, const V &keys) {
+    return V{"[[layers]]", "kind = \"" + kind + "\""} + keys;
+  };
+  const V lstm = layer("lstm", {"hidden = 4", "num_layers = 2", "init = \"chrono\"", "chrono_t_max = 50"});
+  const V gru = layer("gru", {"hidden = 3", "bidirectional = true", "init = \"chrono\"", "chrono_t_max = 7"});
+  const V rnn = layer("rnn", {"hidden = 2", "init = \"pytorch\""});
+  const ModelSpec s = parse_model_text(lines(kFeatures + lstm + gru + rnn + kLast), "m.toml");
+  EXPECT_EQ(s.layers[0].init, InitScheme::kChrono);
+  EXPECT_EQ(s.layers[0].chrono_t_max, 50);
+  EXPECT_EQ(s.layers[1].chrono_t_max, 7);
+  EXPECT_EQ(s.layers[2].init, InitScheme::kPytorch);
+  const ir::Graph g = ir::build_graph(s);
+  int chrono = 0, zero = 0;
+  for (const ir::Param &p : g.params) {
+    const bool ih = p.name.find("bias_ih") != std::string::npos, hh = p.name.find("bias_hh") != std::string::npos;
+    const bool entry0 = p.name.rfind("layers.0.", 0) == 0, entry1 = p.name.rfind("layers.1.", 0) == 0;
+    if (ih && (entry0 || entry1)) {
+      EXPECT_EQ(p.init, entry0 ? ir::InitKind::kChronoLstm : ir::InitKind::kChronoGru) << p.name;
+      EXPECT_EQ(p.bound, entry0 ? 50.0 : 7.0) << p.name;
+      ++chrono;
+    } else if (hh && (entry0 || entry1)) {
+      EXPECT_EQ(p.init, ir::InitKind::kZero) << p.name;
+      ++zero;
+    } else {
+      EXPECT_TRUE(p.init == ir::InitKind::kUniform || p.init == ir::InitKind::kNormal) << p.name;
+    }
+  }
+  EXPECT_EQ(chrono, 4);  // lstm: 2 sub-layers; gru: 2 directions
+  EXPECT_EQ(zero, 4);
+}
+
 TEST(Parser, EmptyTrainAndExplicitNoLossKeepDefaults) {
   const ModelSpec s = parse_model_text(lines(kValidFeatures + V{"[loss]", "kind = \"none\"", "[train]"}), "m.toml");
   EXPECT_EQ(s.loss, LossKind::kNone);
@@ -348,7 +380,7 @@ const BadFile kBadFiles[] = {
     {"KeyOfAnotherLayerKind", lines(kTokens + layer("lstm", {"hidden = 4", "nonlinearity = \"relu\""}) + kLast),
      "m.toml:10:1",
      "unknown key 'nonlinearity' in a lstm layer; valid keys: kind, hidden, num_layers, bidirectional, "
-     "dropout, bias ('nonlinearity' belongs to layers of kind rnn)"},
+     "dropout, bias, init, chrono_t_max ('nonlinearity' belongs to layers of kind rnn)"},
     {"LinearKeyOnReadout", lines(kFeatures + kLstm + layer("readout", {"mode = \"last\"", "out = 2"})), "m.toml:10:1",
      "('out' belongs to layers of kind linear)"},
     {"KeyOfTheOtherInputKind",
@@ -515,6 +547,30 @@ const BadFile kBadFiles[] = {
      "'betas[1]' must be in [0, 1) (got 1)"},
     {"BetaNotANumber", lines(kValidFeatures + V{"[train]", "betas = [\"a\", 0.9]"}), "m.toml:11:10",
      "'betas[0]' must be a number, not a string"},
+
+    // Chrono initialisation: lstm and gru only, with biases, with chrono_t_max >= 2.
+    {"InitUnknownScheme", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"xavier\""}) + kLast),
+     "m.toml:7:8", "'init' = \"xavier\" is not one of \"pytorch\" or \"chrono\""},
+    {"InitNotAString", lines(kFeatures + layer("gru", {"hidden = 4", "init = 1"}) + kLast), "m.toml:7:8",
+     "'init' must be a string, not an integer"},
+    {"ChronoWithoutTMax", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"chrono\""}) + kLast),
+     "m.toml:7:8", "init = \"chrono\" needs 'chrono_t_max'"},
+    {"ChronoTMaxBelowTwo",
+     lines(kFeatures + layer("gru", {"hidden = 4", "init = \"chrono\"", "chrono_t_max = 1"}) + kLast),
+     "m.toml:8:16", "'chrono_t_max' must be at least 2 (got 1)"},
+    {"ChronoTMaxNotAnInteger",
+     lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"chrono\"", "chrono_t_max = 50.5"}) + kLast),
+     "m.toml:8:16", "'chrono_t_max' must be an integer, not a floating-point number"},
+    {"ChronoOnRnn", lines(kFeatures + layer("rnn", {"hidden = 4", "init = \"chrono\""}) + kLast), "m.toml:7:8",
+     "an rnn layer has no gates (chrono is for lstm and gru layers)"},
+    {"ChronoTMaxOnRnn", lines(kFeatures + layer("rnn", {"hidden = 4", "chrono_t_max = 5"}) + kLast), "m.toml:7:1",
+     "unknown key 'chrono_t_max' in a rnn layer"},
+    {"ChronoWithoutBias",
+     lines(kFeatures + layer("lstm", {"hidden = 4", "bias = false", "init = \"chrono\"", "chrono_t_max = 9"}) +
+           kLast),
+     "m.toml:8:8", "this layer has bias = false"},
+    {"ChronoTMaxWithoutChrono", lines(kFeatures + layer("gru", {"hidden = 4", "chrono_t_max = 9"}) + kLast),
+     "m.toml:7:16", "'chrono_t_max' is only meaningful with init = \"chrono\""},
 
     // Tensors above 2^31 elements, refused by the graph builder at their layer.
     {"EmbeddingAbove2To31",
