@@ -36,11 +36,31 @@ class Verifier {
     check_list(p_.grad_norm, "grad_norm");
     check_list(p_.update, "update");
     if (!p_.train_bwd.empty()) check_gradient_coverage();
+    check_states();
     if (p_.output_buffer < 0 || p_.output_buffer >= static_cast<int>(p_.buffers.size())) fail("no output buffer");
     if (p_.buffers[p_.output_buffer].cols != p_.output_width) fail("output buffer width differs from the model's");
   }
 
  private:
+  // Every state names buffers whose rows and widths fit what the runtime
+  // reads through them (h, c, and after a backward the two halves of dL/dh_t).
+  void check_states() const {
+    const int nb = static_cast<int>(p_.buffers.size());
+    auto fits = [&](int id, RowKind rows, int hidden) {
+      return id >= 0 && id < nb && p_.buffers[id].rows == rows && p_.buffers[id].cols == hidden;
+    };
+    for (const State &st : p_.states) {
+      const std::string what = "state of layers." + std::to_string(st.layer) + " sub-layer " +
+                               std::to_string(st.sublayer) + (st.reverse ? " reverse" : " forward");
+      if (!fits(st.h_buffer, kRowsState, st.hidden)) fail(what + ": h is not a state buffer of its width");
+      if (st.c_buffer >= 0 && !fits(st.c_buffer, kRowsState, st.hidden))
+        fail(what + ": c is not a state buffer of its width");
+      if (p_.train_bwd.empty()) continue;
+      if (!fits(st.out_grad, kRowsPacked, st.hidden)) fail(what + ": no output gradient of its width");
+      if (!fits(st.rec_grad, kRowsState, st.hidden)) fail(what + ": no recurrent gradient of its width");
+    }
+  }
+
   [[noreturn]] void fail(const std::string &m) const {
     throw std::logic_error("plan of '" + g_.name + "' is invalid: " + m);
   }
