@@ -79,8 +79,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     const ir::Param &par = g.params[i];
     o << "    {" << c_string(par.name) << ", " << par.shape.size() << ", {";
     for (size_t d = 0; d < 4; ++d) o << (d ? ", " : "") << (d < par.shape.size() ? par.shape[d] : 0);
-    o << "}, " << p.param_offsets[i] << ", " << par.numel() << ", "
-      << init_kind_name(par.init) << ", " << c_float(par.bound) << "},\n";
+    o << "}, " << p.param_offsets[i] << ", " << par.numel() << ", " << init_kind_name(par.init) << ", "
+      << c_float(par.bound) << "},\n";
   }
   o << "};\n\n";
 
@@ -125,8 +125,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
 
   o << "const StateDesc kStates[] = {\n";
   for (const plan::State &s : p.states)
-    o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << ", " << s.layer << ", " << s.sublayer << ", "
-      << (s.reverse ? 1 : 0) << ", " << s.out_grad << ", " << s.rec_grad << "},\n";
+    o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << ", " << s.layer << ", " << s.sublayer
+      << ", " << (s.reverse ? 1 : 0) << ", " << s.out_grad << ", " << s.rec_grad << "},\n";
   o << "};\n\n";
 
   o << "const LayerInfo kLayers[] = {\n";

@@ -341,11 +341,9 @@ class Parser {
     if (l.kind == LayerKind::kRnn)
       fail(at->source(),
            "init = \"chrono\" sets gate biases; an rnn layer has no gates (chrono is for lstm and gru layers)");
-    if (!l.bias)
-      fail(at->source(), "init = \"chrono\" sets the gate biases, but this layer has bias = false");
+    if (!l.bias) fail(at->source(), "init = \"chrono\" sets the gate biases, but this layer has bias = false");
     if (!tmax)
-      fail(at->source(),
-           "init = \"chrono\" needs 'chrono_t_max', the longest dependency in steps (an integer >= 2)");
+      fail(at->source(), "init = \"chrono\" needs 'chrono_t_max', the longest dependency in steps (an integer >= 2)");
     l.chrono_t_max = get_int(t, "chrono_t_max", 0, 2, kMaxSize, true, t.source(), where);
   }
 

@@ -54,8 +54,8 @@ struct State {
   int h_buffer = -1;
   int c_buffer = -1;
   int hidden = 0;
-  int layer = -1;     // [[layers]] index
-  int sublayer = 0;   // stacked layer within the entry
+  int layer = -1;    // [[layers]] index
+  int sublayer = 0;  // stacked layer within the entry
   bool reverse = false;
   // Training: dL/dh_t is the sum of out_grad's packed row (from above) and
   // rec_grad's state row of step t (through the recurrence from t+1).

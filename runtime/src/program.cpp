@@ -126,7 +126,8 @@ int cmd_trace(const ModelDesc &d, const Options &o) {
       std::printf("%s{\"layer\": \"layers.%d\", \"sublayer\": %d, \"direction\": \"%s\", \"h_mean\": %s, \"h_std\": %s",
                   s ? ", " : "", st.layer, st.sublayer, direction_name(st), list(h[s], false).c_str(),
                   list(h[s], true).c_str());
-      if (st.c_buffer >= 0) std::printf(", \"c_mean\": %s, \"c_std\": %s", list(c[s], false).c_str(), list(c[s], true).c_str());
+      if (st.c_buffer >= 0)
+        std::printf(", \"c_mean\": %s, \"c_std\": %s", list(c[s], false).c_str(), list(c[s], true).c_str());
       std::printf("}");
     }
     std::printf("]}\n");
@@ -141,7 +142,8 @@ int cmd_trace(const ModelDesc &d, const Options &o) {
     for (int64_t t = 0; t < ds.t; ++t) {
       const int64_t seqs = h[s].count[t] / st.hidden;
       if (seqs == 0) {
-        std::printf("%6lld %6d %11s %11s%s\n", static_cast<long long>(t), 0, "-", "-", cell ? "           -           -" : "");
+        std::printf("%6lld %6d %11s %11s%s\n", static_cast<long long>(t), 0, "-", "-",
+                    cell ? "           -           -" : "");
         continue;
       }
       std::printf("%6lld %6lld %11.6f %11.6f", static_cast<long long>(t), static_cast<long long>(seqs), h[s].mean(t),
@@ -256,13 +258,15 @@ std::vector<Command> inference_commands() {
         {"inputs", "X.npy", "[N, T] int32/int64 token ids or [N, T, I] float32/float64 features", true},
         {"lengths", "L.npy", "[N] int32/int64 lengths in 1..T (default: all T)"},
         {"output", "Y.npy", "float32 [N, out], or [N, T, out] for readout \"all\"", true},
-        {"h0", "H0.npy", "initial hidden states [L, N, H] in PyTorch's h_0 order, entries in model order (.npz "
-                         "keyed layers.<i> when hidden sizes differ; default zeros)"},
+        {"h0", "H0.npy",
+         "initial hidden states [L, N, H] in PyTorch's h_0 order, entries in model order (.npz "
+         "keyed layers.<i> when hidden sizes differ; default zeros)"},
         {"c0", "C0.npy", "initial cell states of the lstm entries, as --h0"},
         {"output-h", "HN.npy", "write the final hidden states h_n, laid out as --h0"},
         {"output-c", "CN.npy", "write the final cell states c_n of the lstm entries"},
-        {"output-hidden", "DIR", "write every recurrent sub-layer's per-step outputs as DIR/layers.<i>_l<k>.npy "
-                                 "[N, T, directions x H] (forward half first, zeros at padded steps)"},
+        {"output-hidden", "DIR",
+         "write every recurrent sub-layer's per-step outputs as DIR/layers.<i>_l<k>.npy "
+         "[N, T, directions x H] (forward half first, zeros at padded steps)"},
         {"batch-size", "B", "sequences per forward call (default 256)"},
         threads},
        cmd_predict},

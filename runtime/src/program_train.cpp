@@ -379,8 +379,9 @@ std::vector<Command> training_commands() {
         {"seed", "S", "dropout seed"},
         {"json", "", "print one JSON object {\"grad_norms\": {...}, \"total\": x}"},
         {"output", "G.safetensors", "also write the gradients, under the parameters' names"},
-        {"per-step", "", "also the norm of dL/dh_t at every step t, per recurrent sub-layer and direction (the "
-                         "Frobenius norm over the batch's valid rows; t is the input position)"},
+        {"per-step", "",
+         "also the norm of dL/dh_t at every step t, per recurrent sub-layer and direction (the "
+         "Frobenius norm over the batch's valid rows; t is the input position)"},
         {"plot", "P.svg", "plot the per-step norms on a log scale"},
         threads},
        cmd_gradnorm},

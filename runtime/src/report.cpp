@@ -185,10 +185,10 @@ void write_log_curves_svg(const std::string &path, const std::string &title, con
   lo = std::floor(lo);
   hi = std::max(lo + 1, std::ceil(hi));
   const int decades = static_cast<int>(hi - lo), every = std::max(1, decades / 8);
-  const double w = 720, h = 420, pl = 70, pr = w - 20, pt = 40 + 18 * ((curves.size() + 2) / 3), pb = h - 45;
-  const double H = h + pt - 40;
+  const double legend_rows = static_cast<double>((curves.size() + 2) / 3);
+  const double w = 720, pl = 70, pr = w - 20, pt = 34 + 18 * legend_rows, pb = pt + 300, H = pb + 45;
   auto X = [&](double x) { return pl + x / static_cast<double>(xmax) * (pr - pl); };
-  auto Y = [&](double l) { return pb + (pt - 40) - (l - lo) / (hi - lo) * (pb - pt); };
+  auto Y = [&](double l) { return pb - (l - lo) / (hi - lo) * (pb - pt); };
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << H << "' font-family='sans-serif'>\n"
     << "<rect width='100%' height='100%' fill='white'/>\n"
@@ -200,8 +200,7 @@ void write_log_curves_svg(const std::string &path, const std::string &title, con
   for (int k = 0; k <= decades; k += every) {
     const double y = Y(lo + k);
     s << "<line x1='" << pl << "' x2='" << pr << "' y1='" << y << "' y2='" << y << "' stroke='#eee'/>\n"
-      << "<text x='" << pl - 5 << "' y='" << y + 4 << "' text-anchor='end' font-size='10'>1e" << lo + k
-      << "</text>\n";
+      << "<text x='" << pl - 5 << "' y='" << y + 4 << "' text-anchor='end' font-size='10'>1e" << lo + k << "</text>\n";
   }
   const double xstep = std::max(1.0, nice_step(static_cast<double>(xmax), 8));
   for (double x = 0; x <= static_cast<double>(xmax) + 1e-9; x += xstep)
@@ -218,9 +217,9 @@ void write_log_curves_svg(const std::string &path, const std::string &title, con
       if (v > 0 && std::isfinite(v)) s << X(static_cast<double>(x)) << "," << Y(std::log10(v)) << " ";
     }
     s << "'/>\n";
-    const double lx = pl + 220 * (ci % 3), ly = 40 + 18 * (ci / 3);
-    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='"
-      << color << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << ly << "' font-size='11'>"
+    const double lx = pl + 220 * static_cast<double>(ci % 3), ly = 40 + 18 * static_cast<double>(ci / 3);
+    s << "<line x1='" << lx << "' x2='" << lx + 20 << "' y1='" << ly - 4 << "' y2='" << ly - 4 << "' stroke='" << color
+      << "' stroke-width='2'/><text x='" << lx + 24 << "' y='" << ly << "' font-size='11'>"
       << escape_xml(curves[ci].name) << "</text>\n";
   }
   s << "</svg>\n";

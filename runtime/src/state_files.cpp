@@ -73,7 +73,8 @@ std::vector<float> read_states(const ModelDesc &d, const std::string &path, int6
   if (!is_zip(path)) {
     if (!states_fit_one_array(d)) {
       std::string sizes;
-      for (const StateBlock &b : blocks) sizes += (sizes.empty() ? "" : ", ") + key_of(b) + ": " + std::to_string(b.hidden);
+      for (const StateBlock &b : blocks)
+        sizes += (sizes.empty() ? "" : ", ") + key_of(b) + ": " + std::to_string(b.hidden);
       throw RtError(path + ": model " + d.name + " has recurrent entries of different hidden sizes (" + sizes +
                     "); give the states as an .npz with one array [layers x directions, N, H] per entry, keyed "
                     "layers.<i>");

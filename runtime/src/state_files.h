@@ -15,9 +15,9 @@ namespace rnnc_rt {
 
 // One recurrent entry's block of states.
 struct StateBlock {
-  int32_t layer = 0;     // [[layers]] index
-  int32_t first = 0;     // its first StateDesc
-  int64_t rows = 0;      // layers x directions
+  int32_t layer = 0;  // [[layers]] index
+  int32_t first = 0;  // its first StateDesc
+  int64_t rows = 0;   // layers x directions
   int64_t hidden = 0;
 };
 

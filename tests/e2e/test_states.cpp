@@ -86,8 +86,8 @@ class StateFixture : public testing::TestWithParam<std::string> {
   std::string ext() const { return fs::exists(file("h0.npz")) ? ".npz" : ".npy"; }
   bool lstm() const { return fs::exists(file("c0" + ext())); }
   std::vector<std::string> data(const std::string &cmd) const {
-    return {compiled().program, cmd, "--weights", file("weights.safetensors"), "--inputs", file("inputs.npy"),
-            "--lengths", file("lengths.npy")};
+    return {compiled().program, cmd,         "--weights",        file("weights.safetensors"), "--inputs",
+            file("inputs.npy"), "--lengths", file("lengths.npy")};
   }
   const CompiledModel &compiled() const { return compiled_model(file("model.toml")); }
 };
@@ -255,8 +255,8 @@ TEST_P(StateFixture, TraceMatchesPyTorchAndTheHiddenOutputs) {
 TEST_P(StateFixture, PerStepGradientNormsMatchPyTorch) {
   ScratchDir dir;
   const std::string plot = dir.path() + "/flow.svg";
-  const RunResult r = run(data("gradnorm") +
-                          std::vector<std::string>{"--labels", file("labels.npy"), "--per-step", "--json", "--plot", plot});
+  const RunResult r = run(data("gradnorm") + std::vector<std::string>{"--labels", file("labels.npy"), "--per-step",
+                                                                      "--json", "--plot", plot});
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   // --plot prints its path after the JSON line; the JSON is the first line.
   RunResult first = r;
@@ -381,7 +381,8 @@ std::string chrono_model(const ScratchDir &dir) {
   write_text(path,
              "name = \"chrono_check\"\n[input]\nkind = \"features\"\nsize = 2\n"
              "[[layers]]\nkind = \"lstm\"\nhidden = " +
-                 std::to_string(kHidden) + "\nnum_layers = 2\nbidirectional = true\ninit = \"chrono\"\nchrono_t_max = " +
+                 std::to_string(kHidden) +
+                 "\nnum_layers = 2\nbidirectional = true\ninit = \"chrono\"\nchrono_t_max = " +
                  std::to_string(kChronoT) + "\n[[layers]]\nkind = \"gru\"\nhidden = " + std::to_string(kHidden) +
                  "\nnum_layers = 2\ninit = \"chrono\"\nchrono_t_max = " + std::to_string(kChronoT) +
                  "\n[[layers]]\nkind = \"readout\"\nmode = \"last\"\n[[layers]]\nkind = \"linear\"\nout = 2\n"

@@ -226,9 +226,7 @@ TEST(Parser, FillsInDefaults) {
 }
 
 TEST(Parser, ChronoInitialisationReachesTheGraph) {
-  auto layer = [](const std::string &kind, const V &keys) {
-    return V{"[[layers]]", "kind = \"" + kind + "\""} + keys;
-  };
+  auto layer = [](const std::string &kind, const V &keys) { return V{"[[layers]]", "kind = \"" + kind + "\""} + keys; };
   const V lstm = layer("lstm", {"hidden = 4", "num_layers = 2", "init = \"chrono\"", "chrono_t_max = 50"});
   const V gru = layer("gru", {"hidden = 3", "bidirectional = true", "init = \"chrono\"", "chrono_t_max = 7"});
   const V rnn = layer("rnn", {"hidden = 2", "init = \"pytorch\""});
@@ -549,15 +547,15 @@ const BadFile kBadFiles[] = {
      "'betas[0]' must be a number, not a string"},
 
     // Chrono initialisation: lstm and gru only, with biases, with chrono_t_max >= 2.
-    {"InitUnknownScheme", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"xavier\""}) + kLast),
-     "m.toml:7:8", "'init' = \"xavier\" is not one of \"pytorch\" or \"chrono\""},
+    {"InitUnknownScheme", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"xavier\""}) + kLast), "m.toml:7:8",
+     "'init' = \"xavier\" is not one of \"pytorch\" or \"chrono\""},
     {"InitNotAString", lines(kFeatures + layer("gru", {"hidden = 4", "init = 1"}) + kLast), "m.toml:7:8",
      "'init' must be a string, not an integer"},
-    {"ChronoWithoutTMax", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"chrono\""}) + kLast),
-     "m.toml:7:8", "init = \"chrono\" needs 'chrono_t_max'"},
+    {"ChronoWithoutTMax", lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"chrono\""}) + kLast), "m.toml:7:8",
+     "init = \"chrono\" needs 'chrono_t_max'"},
     {"ChronoTMaxBelowTwo",
-     lines(kFeatures + layer("gru", {"hidden = 4", "init = \"chrono\"", "chrono_t_max = 1"}) + kLast),
-     "m.toml:8:16", "'chrono_t_max' must be at least 2 (got 1)"},
+     lines(kFeatures + layer("gru", {"hidden = 4", "init = \"chrono\"", "chrono_t_max = 1"}) + kLast), "m.toml:8:16",
+     "'chrono_t_max' must be at least 2 (got 1)"},
     {"ChronoTMaxNotAnInteger",
      lines(kFeatures + layer("lstm", {"hidden = 4", "init = \"chrono\"", "chrono_t_max = 50.5"}) + kLast),
      "m.toml:8:16", "'chrono_t_max' must be an integer, not a floating-point number"},
@@ -566,8 +564,7 @@ const BadFile kBadFiles[] = {
     {"ChronoTMaxOnRnn", lines(kFeatures + layer("rnn", {"hidden = 4", "chrono_t_max = 5"}) + kLast), "m.toml:7:1",
      "unknown key 'chrono_t_max' in a rnn layer"},
     {"ChronoWithoutBias",
-     lines(kFeatures + layer("lstm", {"hidden = 4", "bias = false", "init = \"chrono\"", "chrono_t_max = 9"}) +
-           kLast),
+     lines(kFeatures + layer("lstm", {"hidden = 4", "bias = false", "init = \"chrono\"", "chrono_t_max = 9"}) + kLast),
      "m.toml:8:8", "this layer has bias = false"},
     {"ChronoTMaxWithoutChrono", lines(kFeatures + layer("gru", {"hidden = 4", "chrono_t_max = 9"}) + kLast),
      "m.toml:7:16", "'chrono_t_max' is only meaningful with init = \"chrono\""},

@@ -400,7 +400,8 @@ NpyArray read_npy(const std::string &path) {
   return read_npy_region(file, 0, file.size(), path);
 }
 
-std::string npy_file_header(const std::string &path, DType dtype, const std::vector<int64_t> &shape, uint64_t *nbytes_out) {
+std::string npy_file_header(const std::string &path, DType dtype, const std::vector<int64_t> &shape,
+                            uint64_t *nbytes_out) {
   const char *descr = nullptr;
   switch (dtype) {
     case DType::kF32:
