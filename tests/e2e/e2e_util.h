@@ -241,6 +241,25 @@ class ScratchDir {
 };
 
 // ---------------------------------------------------------------------------
+// Fixtures
+
+inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
+
+// The fixture cases whose directory name starts with `prefix` ("fwd_",
+// "train_", "state_"), sorted; listed from the source tree when called, so
+// a new case is picked up without editing a test.
+inline std::vector<std::string> fixture_cases(const std::string &prefix) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(fixtures_dir(), ec)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind(prefix, 0) == 0) names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// ---------------------------------------------------------------------------
 // Compiled models
 
 // What `rnnc compile` wrote for one model, with the facts its header states.

@@ -28,21 +28,6 @@ constexpr double kFixtureTol = 1e-5;
 // Tolerance between two runs of the same program on the same sequences.
 constexpr double kSameRunTol = 1e-6;
 
-std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
-
-// Names of the forward cases, listed from the source tree when the test
-// executable starts (so a new case is picked up without editing this file).
-std::vector<std::string> forward_fixtures() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(fixtures_dir(), ec)) {
-    const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("fwd_", 0) == 0) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // Writes a copy of a with its sequences (first dimension) in the order
 // perm: row i of the result is row perm[i] of a.
 void write_permuted(const std::string &path, const NpyArray &a, const std::vector<int64_t> &perm) {
@@ -72,7 +57,7 @@ class FixtureTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST(FixtureCases, AreFoundAndComplete) {
-  const std::vector<std::string> names = forward_fixtures();
+  const std::vector<std::string> names = fixture_cases("fwd_");
   ASSERT_FALSE(names.empty()) << "no fwd_* directory in " << fixtures_dir();
   for (const std::string &n : names)
     for (const char *f : {"model.toml", "weights.safetensors", "inputs.npy", "lengths.npy", "expected.npy"})
@@ -159,7 +144,7 @@ TEST_P(FixtureTest, BatchSizeDoesNotMatter) {
   EXPECT_TRUE(arrays_close(read_f32(dir.file("chunked.npy")), read_f32(dir.file("whole.npy")), kSameRunTol));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTest, ::testing::ValuesIn(forward_fixtures()),
+INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTest, ::testing::ValuesIn(fixture_cases("fwd_")),
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 }  // namespace

@@ -34,19 +34,6 @@ constexpr double kStateTol = 1e-5;
 // sub-layer's largest norm (steps whose gradient is ~0 compare absolutely).
 constexpr double kNormTol = 1e-4;
 
-std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
-
-std::vector<std::string> state_fixtures() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(fixtures_dir(), ec)) {
-    const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("state_", 0) == 0) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string> &b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -93,7 +80,7 @@ class StateFixture : public testing::TestWithParam<std::string> {
 };
 
 TEST(StateFixtureCases, AreFound) {
-  const std::vector<std::string> names = state_fixtures();
+  const std::vector<std::string> names = fixture_cases("state_");
   ASSERT_GE(names.size(), 7u) << "state_* directories in " << fixtures_dir();
   bool npz = false, lstm = false;
   for (const std::string &n : names) {
@@ -287,7 +274,7 @@ TEST_P(StateFixture, PerStepGradientNormsMatchPyTorch) {
   EXPECT_TRUE(contains(svg, "<svg") && contains(svg, "polyline")) << plot;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, StateFixture, testing::ValuesIn(state_fixtures()),
+INSTANTIATE_TEST_SUITE_P(Fixtures, StateFixture, testing::ValuesIn(fixture_cases("state_")),
                          [](const testing::TestParamInfo<std::string> &info) { return info.param; });
 
 // --- bad state files ---------------------------------------------------------

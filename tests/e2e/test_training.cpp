@@ -50,21 +50,6 @@ constexpr double kStepTol = 1e-5;
 // error is logged separately.)
 constexpr double kAdamTinyGrad = 1e-6;
 
-std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
-
-// Names of the training cases, listed from the source tree when the test
-// executable starts.
-std::vector<std::string> training_fixtures() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(fixtures_dir(), ec)) {
-    const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("train_", 0) == 0) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // A safetensors file's F32 tensors as floats, in file order.
 struct NamedTensor {
   std::string name;
@@ -141,7 +126,7 @@ class TrainFixture : public ::testing::TestWithParam<std::string> {
 };
 
 TEST(TrainFixtureCases, AreFoundAndComplete) {
-  const std::vector<std::string> names = training_fixtures();
+  const std::vector<std::string> names = fixture_cases("train_");
   ASSERT_FALSE(names.empty()) << "no train_* directory in " << fixtures_dir();
   for (const std::string &n : names)
     for (const char *f : {"model.toml", "weights.safetensors", "inputs.npy", "lengths.npy", "labels.npy", "loss.npy",
@@ -275,7 +260,7 @@ TEST_P(TrainFixture, LossGradientsAndOneStepMatchPyTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, TrainFixture, ::testing::ValuesIn(training_fixtures()),
+INSTANTIATE_TEST_SUITE_P(Fixtures, TrainFixture, ::testing::ValuesIn(fixture_cases("train_")),
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 // ---------------------------------------------------------------------------
