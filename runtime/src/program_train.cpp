@@ -274,11 +274,11 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
     std::printf("%-40s %.6g\n", "total", total);
     if (o.has("per-step")) {
       std::printf("\nper-step gradient norms |dL/dh_t| (t = input position):\n%5s", "step");
-      for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %-28s", state_name(d, k).c_str());
+      for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28s", state_name(d, k).c_str());
       std::printf("\n");
       for (int64_t t = 0; t < s.data.t; ++t) {
         std::printf("%5lld", static_cast<long long>(t));
-        for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %-28.6g", steps[k][t]);
+        for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28.6g", steps[k][t]);
         std::printf("\n");
       }
     }
