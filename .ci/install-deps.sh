@@ -6,7 +6,8 @@ set -eu
 
 packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev"
 if [ "${1:-}" = "--bench" ]; then
-  packages="$packages libdnnl-dev python3-torch python3-numpy libopenblas0-openmp"
+  # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).
+  packages="$packages libdnnl-dev ocl-icd-opencl-dev python3-torch python3-numpy libopenblas0-openmp"
 fi
 
 missing=""

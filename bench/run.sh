@@ -16,7 +16,7 @@ rnnc_build="${RNNC_BUILD_DIR:-build}"
 bench_build="${BENCH_BUILD_DIR:-build-bench}"
 python="${PYTHON:-/usr/bin/python3}"
 jobs="${JOBS:-2}"
-install_hint="install them with: .ci/install-deps.sh --bench (libdnnl-dev python3-torch python3-numpy libopenblas0-openmp)"
+install_hint="install them with: .ci/install-deps.sh --bench (libdnnl-dev ocl-icd-opencl-dev python3-torch python3-numpy libopenblas0-openmp)"
 
 case " $* " in
   *" --help "* | *" -h "*)

@@ -11,6 +11,7 @@
 #include "codegen/emit.h"
 #include "codegen/process.h"
 #include "codegen/target.h"
+#include "cpu/cpu_schedules.h"
 #include "frontend/parser.h"
 #include "plan/plan.h"
 
@@ -72,7 +73,8 @@ CompileReport compile_model(const CompileOptions &opt) {
   ModelSpec spec = parse_model_file(opt.model_path);
   ir::Graph graph = ir::build_graph(spec);
   TargetInfo target = parse_target(opt.target);
-  plan::Plan plan = plan::lower(graph, target.kernels);
+  const schedules::DefaultCpuSchedules defaults(target.kernels);
+  plan::Plan plan = plan::lower(graph, defaults);
   const InstallPaths paths = install_paths();
   const std::string cxx = find_cxx();
   require_tool("objcopy");

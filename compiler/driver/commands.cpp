@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "codegen/target.h"
+#include "cpu/cpu_schedules.h"
 #include "frontend/parser.h"
 #include "ir/graph.h"
 #include "plan/plan.h"
@@ -21,7 +22,8 @@ void check_model(const std::string &path, CheckFormat format, const std::string 
       out << ir::layer_table_json(g) << "\n";
       break;
     case CheckFormat::kDump: {
-      plan::Plan p = plan::lower(g, codegen::parse_target(target).kernels);
+      const schedules::DefaultCpuSchedules defaults(codegen::parse_target(target).kernels);
+      plan::Plan p = plan::lower(g, defaults);
       out << ir::print_graph(g) << "\n" << plan::print_plan(p, g);
       break;
     }

@@ -4,7 +4,6 @@
 // replays in reverse, mapping each forward step to its adjoint.
 #include <map>
 
-#include "codegen/kernel_builder.h"
 #include "plan/plan.h"
 
 namespace rnnc::plan {
@@ -66,7 +65,7 @@ struct Grad {
 
 class Lowerer {
  public:
-  Lowerer(const ir::Graph &g, const Halide::Target &t) : g_(g), target_(t) {}
+  Lowerer(const ir::Graph &g, const schedules::ScheduleSource &s) : g_(g), schedules_(s) {}
 
   Plan run() {
     int64_t offset = 0;
@@ -90,7 +89,12 @@ class Lowerer {
  private:
   // --- tables -------------------------------------------------------------
 
-  int kernel(KernelDesc d) { return intern_kernel(codegen::with_default_schedule(d, target_)); }
+  int kernel(KernelDesc d) { return intern_kernel(scheduled(d)); }
+
+  KernelDesc scheduled(KernelDesc d) const {
+    d.sched = schedules_.params(d);
+    return d;
+  }
 
   int intern_kernel(const KernelDesc &d) {
     const std::string name = d.name();
@@ -142,7 +146,7 @@ class Lowerer {
     d.h = h;
     d.k = k;
     d.transpose = transpose;
-    d = codegen::with_default_schedule(d, target_);
+    d = scheduled(d);
     d.sched.tile = consumer.sched.tile;
     const int kern = intern_kernel(d);
     const std::string name =
@@ -228,7 +232,7 @@ class Lowerer {
     d.n = n;
     d.gather = gather;
     d.terms = terms;
-    return codegen::with_default_schedule(d, target_);
+    return scheduled(d);
   }
 
   // --- forward ------------------------------------------------------------
@@ -796,7 +800,7 @@ class Lowerer {
   }
 
   const ir::Graph &g_;
-  Halide::Target target_;
+  const schedules::ScheduleSource &schedules_;
   Plan plan_;
   std::vector<TapeEntry> tape_;
   int next_site_ = 0;
@@ -804,6 +808,6 @@ class Lowerer {
 
 }  // namespace
 
-Plan lower(const ir::Graph &g, const Halide::Target &target) { return Lowerer(g, target).run(); }
+Plan lower(const ir::Graph &g, const schedules::ScheduleSource &schedules) { return Lowerer(g, schedules).run(); }
 
 }  // namespace rnnc::plan

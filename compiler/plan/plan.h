@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "Halide.h"
 #include "ir/graph.h"
 #include "kernels/kernel_desc.h"
+#include "schedule_source.h"
 #include "rnnc/model_desc.h"
 
 namespace rnnc::plan {
@@ -78,9 +78,9 @@ struct Plan {
   bool per_step_output = false;
 };
 
-// Lowers a verified graph for `target` (which decides the schedules' default
-// parameters, hence the packed layouts). Runs verify() before returning.
-Plan lower(const ir::Graph &g, const Halide::Target &target);
+// Lowers a verified graph, taking every kernel's schedule parameters (and
+// so the packed layouts) from `schedules`. Runs verify() before returning.
+Plan lower(const ir::Graph &g, const schedules::ScheduleSource &schedules);
 
 // Checks that every step passes its kernel exactly the arguments of the
 // kernel's signature, that ids are in range and views fit their parents.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "frontend/parser.h"
+#include "cpu/cpu_schedules.h"
 #include "plan/plan.h"
 
 namespace rnnc::plan {
@@ -22,8 +23,11 @@ using namespace rnnc_rt;
 const char *const kModels[] = {"bigru_tagger", "compare_gru", "compare_lstm",   "compare_rnn", "memory_lstm",
                                "memory_rnn",   "packed_lstm", "sentiment_lstm", "vanilla_rnn"};
 
-Halide::Target target() {
-  return Halide::get_host_target().with_feature(Halide::Target::UserContext).with_feature(Halide::Target::NoRuntime);
+// The default schedules for the host, as the compiler uses them.
+const schedules::ScheduleSource &target() {
+  static const schedules::DefaultCpuSchedules defaults(
+      Halide::get_host_target().with_feature(Halide::Target::UserContext).with_feature(Halide::Target::NoRuntime));
+  return defaults;
 }
 
 ir::Graph graph_of(const std::string &model) {
