@@ -4,7 +4,7 @@
 # nothing when everything is present.
 set -eu
 
-packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev"
+packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev"
 if [ "${1:-}" = "--bench" ]; then
   # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).
   packages="$packages libdnnl-dev ocl-icd-opencl-dev python3-torch python3-numpy libopenblas0-openmp"

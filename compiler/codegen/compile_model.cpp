@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 #include "codegen/emit.h"
@@ -14,6 +15,7 @@
 #include "cpu/cpu_schedules.h"
 #include "frontend/parser.h"
 #include "plan/plan.h"
+#include "records.h"
 
 namespace rnnc::codegen {
 
@@ -73,14 +75,27 @@ CompileReport compile_model(const CompileOptions &opt) {
   ModelSpec spec = parse_model_file(opt.model_path);
   ir::Graph graph = ir::build_graph(spec);
   TargetInfo target = parse_target(opt.target);
+  CompileReport report;
   const schedules::DefaultCpuSchedules defaults(target.kernels);
-  plan::Plan plan = plan::lower(graph, defaults);
+  std::optional<schedules::RecordSchedules> tuned;
+  if (!opt.schedules_path.empty()) {
+    std::string problem;
+    std::optional<schedules::TuningRecords> recs =
+        schedules::read_records(opt.schedules_path, target.kernels, &problem, &report.schedule_warnings);
+    if (recs) {
+      const int64_t batch = opt.batch > 0 ? opt.batch : recs->batch, steps = opt.steps > 0 ? opt.steps : recs->steps;
+      tuned.emplace(std::move(*recs), target.kernels, batch, steps);
+    } else {
+      report.schedule_warnings.push_back(problem);
+    }
+  }
+  plan::Plan plan = plan::lower(graph, tuned ? static_cast<const schedules::ScheduleSource &>(*tuned) : defaults);
+  if (tuned) report.schedule_notes = tuned->notes();
   const InstallPaths paths = install_paths();
   const std::string cxx = find_cxx();
   require_tool("objcopy");
   require_tool("ar");
 
-  CompileReport report;
   report.model = graph.name;
   report.target = target.kernels.to_string();
 

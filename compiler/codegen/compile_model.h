@@ -16,6 +16,11 @@ struct CompileOptions {
   std::string cache_dir;  // empty: no kernel cache
   int jobs = 1;           // kernel compiler processes
   bool keep_temps = false;
+  // Tuning records (`rnnc tune`) to take schedules from; empty: the
+  // defaults. batch/steps choose among records by row count (0: the
+  // workload the records were tuned for).
+  std::string schedules_path;
+  int64_t batch = 0, steps = 0;
 };
 
 struct CompileReport {
@@ -26,6 +31,10 @@ struct CompileReport {
   double link_seconds = 0;
   double total_seconds = 0;
   std::vector<std::string> outputs;  // paths written
+  // What --schedules did: records ignored (and why), and per tuned kernel
+  // which record it uses.
+  std::vector<std::string> schedule_warnings;
+  std::vector<std::string> schedule_notes;
 };
 
 // Compiles one model. Throws CompileError for a bad model file and

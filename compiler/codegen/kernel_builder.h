@@ -18,6 +18,13 @@ struct BuiltKernel {
 // Builds `d`'s algorithm and applies its schedule for `target`.
 BuiltKernel build_kernel(const kernels::KernelDesc &d, const Halide::Target &target);
 
+// Throws std::logic_error, naming the kernel and listing both, when the
+// pipeline's inputs and outputs differ from the signature of `d`'s family
+// (count, order, element types, dimensions). build_kernel runs it on
+// every pipeline it builds.
+void check_signature(const kernels::KernelDesc &d, const std::vector<kernels::KernelInput> &inputs,
+                     const std::vector<Halide::Func> &outputs);
+
 // `d` with its schedule parameters set to the defaults for `target`.
 kernels::KernelDesc with_default_schedule(kernels::KernelDesc d, const Halide::Target &target);
 

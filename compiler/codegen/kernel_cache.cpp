@@ -1,5 +1,7 @@
 #include "codegen/kernel_cache.h"
 
+#include <link.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,6 +33,46 @@ std::string read_file(const std::string &path) {
 
 }  // namespace
 
+std::string halide_library_id() {
+  struct Found {
+    std::string id;
+    std::string path;
+  } found;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info *info, size_t, void *data) -> int {
+        auto *f = static_cast<Found *>(data);
+        const std::string name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("libHalide") == std::string::npos) return 0;
+        f->path = name;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_NOTE) continue;
+          const auto *p = reinterpret_cast<const unsigned char *>(info->dlpi_addr + ph.p_vaddr);
+          const unsigned char *end = p + ph.p_memsz;
+          while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const auto *nh = reinterpret_cast<const ElfW(Nhdr) *>(p);
+            const unsigned char *desc = p + sizeof(ElfW(Nhdr)) + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && desc + nh->n_descsz <= end) {
+              static const char hex[] = "0123456789abcdef";
+              for (size_t k = 0; k < nh->n_descsz; ++k) {
+                f->id += hex[desc[k] >> 4];
+                f->id += hex[desc[k] & 15];
+              }
+              return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+          }
+        }
+        return 1;
+      },
+      &found);
+  if (!found.id.empty()) return found.path + " build-id " + found.id;
+  struct stat st;
+  if (!found.path.empty() && stat(found.path.c_str(), &st) == 0)
+    return found.path + " size " + std::to_string(st.st_size) + " mtime " + std::to_string(st.st_mtime);
+  return "linked statically";
+}
+
 std::string hash_hex(const std::string &s) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a(s)));
@@ -40,7 +82,7 @@ std::string hash_hex(const std::string &s) {
 const std::string &build_id() {
   static const std::string id = [] {
     std::string exe = read_file("/proc/self/exe");
-    return hash_hex(exe) + "-halide" + RNNC_HALIDE_VERSION;
+    return hash_hex(exe) + "-halide" + RNNC_HALIDE_VERSION + "-" + hash_hex(halide_library_id());
   }();
   return id;
 }

@@ -1,6 +1,6 @@
 // Cache of generated kernel objects, keyed by a hash of everything that
-// determines their code: the kernel's descriptor (sizes, flags, schedule
-// parameters), the target, and the build of rnnc and Halide. A hit skips
+// determines their code: the kernel's workload and schedule parameters (its
+// name), the target, and the builds of rnnc and of the loaded libHalide. A hit skips
 // Halide compilation entirely; rebuilding rnnc invalidates every entry.
 #pragma once
 
@@ -28,8 +28,14 @@ class KernelCache {
   std::string dir_;
 };
 
-// Identifies this build of rnnc (a hash of its executable) and of Halide.
+// Identifies this build of rnnc (a hash of its executable) and the Halide
+// library actually loaded (its version and GNU build-id), so that neither a
+// rebuilt rnnc nor a replaced libHalide reuses stale objects.
 const std::string &build_id();
+
+// The loaded libHalide: its path and GNU build-id (or, without one, its
+// size and modification time).
+std::string halide_library_id();
 
 // 64-bit FNV-1a of `s`, as 16 hex digits.
 std::string hash_hex(const std::string &s);

@@ -48,4 +48,38 @@ void print_compile_report(const codegen::CompileReport &r, std::ostream &out) {
   for (const std::string &f : r.outputs) out << "  wrote " << f << "\n";
 }
 
+void print_tune_report(const tune::TuneReport &r, const std::string &records_path, std::ostream &out) {
+  char line[512];
+  out << "rnnc: tuned " << r.model << " for " << r.target << ", " << r.threads << " thread(s), batch " << r.batch
+      << " x " << r.steps << " steps\n";
+  std::snprintf(line, sizeof line, "  %-40s %7s %10s %10s %8s %9s %-9s  %s\n", "kernel", "rows", "default us",
+                "best us", "speed-up", "tried", "checked", "best parameters");
+  out << line;
+  for (const tune::KernelResult &k : r.kernels) {
+    std::snprintf(line, sizeof line, "  %-40s %7lld %10.2f %10.2f %7.2fx %5d/%-3d %-9s  %s\n", k.name.c_str(),
+                  static_cast<long long>(k.rows), k.default_us, k.best_us, k.default_us / k.best_us, k.trials,
+                  k.rejected, k.cpp_reference ? "C++ ref" : "default", k.best.key().c_str());
+    out << line;
+  }
+  out << "  (tried: candidates measured / of them refused: failed to build or differed from the reference;\n"
+         "   checked: every candidate against the plain C++ reference, or against the default schedule's results)\n";
+  for (const tune::KernelResult &k : r.kernels)
+    if (!k.first_rejection.empty()) out << "  refused in " << k.name << ": " << k.first_rejection << "\n";
+  if (!r.untuned.empty()) {
+    out << "  not tuned (no tuning space, default schedule):";
+    for (const std::string &u : r.untuned) out << " " << u;
+    out << "\n";
+  }
+  std::snprintf(line, sizeof line, "  search: %.1f s\n", r.search_seconds);
+  out << line;
+  if (r.benched) {
+    std::snprintf(
+        line, sizeof line, "  model bench (%s, batch %lld x %lld steps): default %.3f ms, tuned %.3f ms (%.2fx)\n",
+        r.training ? "training step" : "forward", static_cast<long long>(r.batch), static_cast<long long>(r.steps),
+        r.bench_default_ms, r.bench_tuned_ms, r.bench_default_ms / r.bench_tuned_ms);
+    out << line;
+  }
+  out << "  wrote " << records_path << "\n";
+}
+
 }  // namespace rnnc

@@ -1,12 +1,15 @@
 // rnnc: the command line. Each command turns its flags into one library call.
 #include <boost/program_options.hpp>
 
+#include <unistd.h>
+
 #include <iostream>
 #include <thread>
 
 #include "codegen/kernel_cache.h"
 #include "driver/commands.h"
 #include "frontend/diagnostics.h"
+#include "tune/tune_model.h"
 
 namespace po = boost::program_options;
 
@@ -19,7 +22,9 @@ void print_overview(std::ostream &out) {
          "An ahead-of-time compiler for recurrent networks described by model files.\n\n"
          "commands:\n"
          "  check MODEL      validate a model file and print its layer table\n"
-         "  compile MODEL    generate OUT/lib<name>.so, OUT/lib<name>.a, OUT/<name>.h and OUT/<name>\n\n"
+         "  compile MODEL    generate OUT/lib<name>.so, OUT/lib<name>.a, OUT/<name>.h and OUT/<name>\n"
+         "  tune MODEL       measure schedule candidates for the model's kernels on this machine; write records\n"
+         "                   for 'rnnc compile --schedules'\n\n"
          "'rnnc <command> --help' describes a command's options; 'rnnc --version' prints the version.\n";
 }
 
@@ -76,7 +81,12 @@ int cmd_compile(const std::vector<std::string> &args) {
       "cache-dir", po::value<std::string>(), "kernel cache directory (default $RNNC_CACHE_DIR or ~/.cache/rnnc)")(
       "no-cache", "compile every kernel afresh, without reading or writing the cache")(
       "jobs,j", po::value(&opt.jobs)->default_value(static_cast<int>(cores)), "kernel compiler processes")(
-      "keep-temps", "keep OUT/.rnnc-build-<pid> (generated sources and objects)");
+      "keep-temps", "keep OUT/.rnnc-build-<pid> (generated sources and objects)")(
+      "schedules", po::value(&opt.schedules_path), "tuning records from 'rnnc tune' (default: the default schedules)")(
+      "batch", po::value(&opt.batch)->default_value(0),
+      "with --schedules: sequences per call to choose records for (default: the records' own)")(
+      "steps", po::value(&opt.steps)->default_value(0),
+      "with --schedules: steps per sequence to choose records for (default: the records' own)");
   po::positional_options_description pos;
   pos.add("model", 1);
   bool help = false;
@@ -93,8 +103,53 @@ int cmd_compile(const std::vector<std::string> &args) {
         vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
   }
   opt.keep_temps = vm.count("keep-temps") > 0;
+  if (opt.batch < 0 || opt.steps < 0) throw Usage{"--batch and --steps must not be negative"};
   rnnc::codegen::CompileReport r = rnnc::codegen::compile_model(opt);
+  for (const std::string &w : r.schedule_warnings) std::cerr << "rnnc compile: warning: " << w << "\n";
+  for (const std::string &n : r.schedule_notes) std::cout << "  schedule: " << n << "\n";
   rnnc::print_compile_report(r, std::cout);
+  return 0;
+}
+
+int cmd_tune(const std::vector<std::string> &args) {
+  po::options_description desc(
+      "rnnc tune MODEL -o RECORDS.json [options]\n\nMeasure schedule candidates for every tunable kernel of the "
+      "model on this machine (each checked against the default schedule's results before it can win) and write "
+      "the best as tuning records for 'rnnc compile --schedules RECORDS.json'.\n\noptions");
+  rnnc::tune::TuneOptions opt;
+  desc.add_options()("model", po::value(&opt.model_path)->required(), "model file")(
+      "output,o", po::value(&opt.out_path)->required(), "records file to write (JSON)")(
+      "target", po::value(&opt.target)->default_value("host"), "'host' or a Halide target string")(
+      "batch", po::value(&opt.batch)->default_value(0),
+      "sequences per call to tune for (default: the model's [train] batch_size)")(
+      "steps", po::value(&opt.steps)->default_value(0), "steps per sequence to tune for (default 32)")(
+      "threads", po::value(&opt.threads)->default_value(0), "threads the kernels run on (default: one per core)")(
+      "trials", po::value(&opt.trials)->default_value(24), "candidates per kernel, the default included")(
+      "time-budget", po::value(&opt.time_budget_s)->default_value(300), "seconds for the whole search and bench")(
+      "no-bench", "skip timing the whole model with and without the records")(
+      "cache-dir", po::value<std::string>(), "kernel cache for the bench's compiles (default as for compile)")(
+      "seed", po::value(&opt.seed)->default_value(1), "order of the candidates and the generated data");
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  bool help = false;
+  po::variables_map vm = parse("tune", desc, pos, args, help);
+  if (help) {
+    std::cout << desc;
+    return 0;
+  }
+  if (opt.batch < 0 || opt.steps < 0 || opt.threads < 0)
+    throw Usage{"--batch, --steps and --threads must not be negative"};
+  if (opt.trials < 1) throw Usage{"--trials must be at least 1"};
+  if (!(opt.time_budget_s > 0)) throw Usage{"--time-budget must be positive"};
+  opt.bench = vm.count("no-bench") == 0;
+  opt.cache_dir = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
+  opt.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  const rnnc::tune::TuneReport r = rnnc::tune::tune_model(opt, [&](const std::string &line) {
+    if (!tty) return;
+    std::cerr << "\r\033[K" << line << std::flush;
+  });
+  rnnc::print_tune_report(r, opt.out_path, std::cout);
   return 0;
 }
 
@@ -114,11 +169,12 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (cmd == "--version") {
-      std::cout << kVersion << "\n";
+      std::cout << kVersion << "\nloaded Halide library: " << rnnc::codegen::halide_library_id() << "\n";
       return 0;
     }
     if (cmd == "check") return cmd_check(args);
     if (cmd == "compile") return cmd_compile(args);
+    if (cmd == "tune") return cmd_tune(args);
     std::cerr << "rnnc: error: unknown command '" << cmd << "'\n";
     print_overview(std::cerr);
     return 2;

@@ -50,7 +50,7 @@ const char *to_string(Family f) {
   return "?";
 }
 
-std::string KernelDesc::name() const {
+std::string KernelDesc::workload_key() const {
   std::string s = to_string(family);
   auto add = [&](const char *tag, int64_t v) { s += std::string("_") + tag + std::to_string(v); };
   switch (family) {
@@ -100,8 +100,10 @@ std::string KernelDesc::name() const {
     case Family::kSgdUpdate:
       break;
   }
-  return s + "_" + sched.key();
+  return s;
 }
+
+std::string KernelDesc::name() const { return workload_key() + "_" + sched.key(); }
 
 namespace {
 ArgSig in_f(const char *n, int dims, int64_t width) { return {n, ArgType::kBufferF32, dims, false, width}; }

@@ -63,8 +63,11 @@ struct KernelDesc {
   int terms = 1;                    // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)
 
-  // A unique, readable name, also the generated function's suffix,
-  // e.g. "lstm_step_fwd_h64_t8_train".
+  // The workload apart from its schedule: family, sizes and flags, e.g.
+  // "lstm_step_fwd_h64_train". Tuning records are keyed by it.
+  std::string workload_key() const;
+  // A unique, readable name, also the generated function's suffix: the
+  // workload key and the schedule's key, e.g. "lstm_step_fwd_h64_train_t16v16r6...".
   std::string name() const;
 };
 

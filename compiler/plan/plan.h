@@ -10,8 +10,8 @@
 
 #include "ir/graph.h"
 #include "kernels/kernel_desc.h"
-#include "schedule_source.h"
 #include "rnnc/model_desc.h"
+#include "schedule_source.h"
 
 namespace rnnc::plan {
 

@@ -150,20 +150,111 @@ ScheduleParams default_cpu_params(const KernelDesc &d, const Target &target) {
       s.vector = nv;
       s.row_tile = 1;
       s.parallel_rows = 1 << 16;  // elements
+      s.split = s.parallel_rows / 4;
       break;
   }
   return s;
 }
 
+namespace {
+
+bool is_step(Family f) {
+  return f == Family::kRnnStepFwd || f == Family::kLstmStepFwd || f == Family::kGruStepFwd ||
+         f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd;
+}
+bool is_step_bwd(Family f) { return f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd; }
+
+// Vector accumulators one register tile of `p` holds.
+int accumulators(const KernelDesc &d, const ScheduleParams &p) {
+  const int per_row = p.tile / p.vector;
+  if (is_step(d.family) && !is_step_bwd(d.family)) return d.g * per_row * p.row_tile;
+  return per_row * p.row_tile;
+}
+
+}  // namespace
+
+std::string cpu_params_problem(const KernelDesc &d, const ScheduleParams &p, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  auto str = [](int v) { return std::to_string(v); };
+  if (p.vector < 1 || (p.vector & (p.vector - 1)) != 0 || p.vector > nv)
+    return "vector " + str(p.vector) + " is not a power of two up to the target's " + str(nv) + " floats";
+  if (p.tile < p.vector || p.tile % p.vector != 0 || p.tile > 256)
+    return "tile " + str(p.tile) + " is not a multiple of the vector width " + str(p.vector) + " (at most 256)";
+  if (p.row_tile < 1 || p.row_tile > 32) return "row_tile " + str(p.row_tile) + " is outside 1..32";
+  if (p.parallel_rows < 0) return "parallel_rows is negative";
+  if (p.block_kib < 0 || p.row_chunk < 1 || p.split < 1 || p.pack_vector < 1) return "a size is not positive";
+  const bool tiled = d.family == Family::kGemmFwd || d.family == Family::kGemmWgrad || is_step(d.family);
+  if (tiled) {
+    const int budget = accumulator_budget(nv);
+    // Forward steps and products with row tiles keep gates x tile/vector x
+    // row_tile accumulators live; beyond the register file they spill.
+    if (d.family != Family::kGemmWgrad && accumulators(d, p) > budget)
+      return str(accumulators(d, p)) + " vector accumulators exceed the register budget of " + str(budget);
+    if (d.family == Family::kGemmWgrad && accumulators(d, p) > budget + 4)
+      return str(accumulators(d, p)) + " vector accumulators exceed the register budget of " + str(budget + 4);
+  }
+  return "";
+}
+
+std::vector<ScheduleParams> cpu_tuning_space(const KernelDesc &d, const Target &target) {
+  const bool tunable = d.family == Family::kGemmFwd || d.family == Family::kGemmWgrad || is_step(d.family);
+  if (!tunable) return {};
+  const int nv = target.natural_vector_size<float>();
+  const ScheduleParams def = default_cpu_params(d, target);
+  std::vector<ScheduleParams> out = {def};
+  auto add = [&](const ScheduleParams &p) {
+    if (!cpu_params_problem(d, p, target).empty()) return;
+    for (const ScheduleParams &q : out)
+      if (q == p) return;
+    out.push_back(p);
+  };
+  const int64_t units = d.family == Family::kGemmFwd ? d.n : d.family == Family::kGemmWgrad ? d.k : d.h;
+  std::vector<int> tiles;
+  for (int t = std::max(4, nv / 2); t <= 4 * nv; t *= 2)
+    if (t <= std::max<int64_t>(pow2_at_least(units, 4), nv)) tiles.push_back(t);
+  const std::vector<int> parallel = {0, 1, def.parallel_rows, std::max(1, def.parallel_rows / 4),
+                                     def.parallel_rows * 4};
+  for (int tile : tiles)
+    for (int vector : {nv, nv / 2}) {
+      if (vector < 4 || tile % vector) continue;
+      for (int row_tile = 1; row_tile <= 24; ++row_tile) {
+        ScheduleParams p = def;
+        p.tile = tile;
+        p.vector = vector;
+        p.row_tile = row_tile;
+        if (d.family == Family::kGemmWgrad) {
+          for (int chunk : {64, 128, 256, 512}) {
+            p.row_chunk = chunk;
+            add(p);
+          }
+          continue;
+        }
+        for (int par : parallel) {
+          p.parallel_rows = par;
+          if (d.family == Family::kGemmFwd) {
+            for (int block : {0, 128, 256, 512, 1024}) {
+              p.block_kib = block;
+              add(p);
+            }
+          } else {
+            add(p);
+          }
+        }
+      }
+    }
+  return out;
+}
+
 void schedule_cpu(kernels::PackAlgorithm &a, const KernelDesc &d) {
   // Runs once per weight update: vectorised over the tile, threads over tiles.
-  a.out.vectorize(a.ji, std::min(d.sched.tile, 16)).parallel(a.jo);
+  a.out.vectorize(a.ji, std::min(d.sched.tile, d.sched.pack_vector)).parallel(a.jo);
 }
 
 void schedule_cpu(kernels::GemmAlgorithm &a, const KernelDesc &d) {
-  // Blocks of weights sized to stay in a 256 KiB L2 share.
+  // Blocks of weights sized to stay in an L2 share (block_kib; 0: none).
   const int64_t panel = 4 * d.k * d.sched.tile * d.terms;
-  const int block_tiles = static_cast<int>(std::max<int64_t>(1, (256 << 10) / panel));
+  const int block_tiles =
+      d.sched.block_kib > 0 ? static_cast<int>(std::max<int64_t>(1, (int64_t{d.sched.block_kib} << 10) / panel)) : 0;
   tile_rows_and_units(a.out, a.j, a.r, a.prods, d.sched, d.n, block_tiles);
 }
 
@@ -251,12 +342,11 @@ void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
       // registers and adds it to the result, while the chunk of inputs stays
       // in cache for all tiles. The chunks are summed in order and threads
       // split output rows: the result does not depend on timing.
-      constexpr int kRowChunk = 128;
       Var u("u"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
       RVar ro("ro"), ri("ri");
       a.out.vectorize(a.x, s.vector, TailStrategy::GuardWithIf).parallel(a.y);
       a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
-      Func partial = a.acc.update().split(a.rows.x, ro, ri, kRowChunk, TailStrategy::GuardWithIf).rfactor(ro, u);
+      Func partial = a.acc.update().split(a.rows.x, ro, ri, s.row_chunk, TailStrategy::GuardWithIf).rfactor(ro, u);
       a.acc.update()
           .tile(a.x, a.y, xo, yo, xi, yi, s.tile, s.row_tile, TailStrategy::GuardWithIf)
           .reorder(xi, yi, xo, yo, ro)
@@ -295,7 +385,7 @@ void schedule_cpu(kernels::ElementwiseAlgorithm &a, const KernelDesc &d) {
   Expr n = a.out.output_buffers()[0].dim(0).extent();
   Var io("io"), ii("ii");
   a.out.specialize(n >= s.parallel_rows)
-      .split(a.i, io, ii, s.parallel_rows / 4, TailStrategy::GuardWithIf)
+      .split(a.i, io, ii, s.split, TailStrategy::GuardWithIf)
       .parallel(io)
       .vectorize(ii, s.vector, TailStrategy::GuardWithIf);
   a.out.vectorize(a.i, s.vector, TailStrategy::GuardWithIf);

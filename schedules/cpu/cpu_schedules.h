@@ -1,6 +1,9 @@
 // CPU schedules, one per kernel family, driven by ScheduleParams.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "Halide.h"
 #include "kernels/algorithms.h"
 #include "schedule_source.h"
@@ -20,6 +23,13 @@ class DefaultCpuSchedules final : public ScheduleSource {
  private:
   Halide::Target target_;
 };
+
+// Tuning: the points `rnnc tune` may try for `d` on `target` (the default
+// first; empty when the family has no tuning space), and the rules every
+// point must obey — "" when `p` is valid, else why not (e.g. a tile that is
+// not a multiple of the vector width, accumulators beyond the register budget).
+std::vector<ScheduleParams> cpu_tuning_space(const kernels::KernelDesc &d, const Halide::Target &target);
+std::string cpu_params_problem(const kernels::KernelDesc &d, const ScheduleParams &p, const Halide::Target &target);
 
 void schedule_cpu(kernels::PackAlgorithm &a, const kernels::KernelDesc &d);
 void schedule_cpu(kernels::GemmAlgorithm &a, const kernels::KernelDesc &d);

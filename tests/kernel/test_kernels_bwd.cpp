@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "jit_runner.h"
-#include "reference.h"
+#include "tune/reference.h"
 
 namespace rnnc::test {
 namespace {

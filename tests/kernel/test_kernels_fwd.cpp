@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "jit_runner.h"
-#include "reference.h"
+#include "tune/reference.h"
 
 namespace rnnc::test {
 namespace {
@@ -169,6 +169,43 @@ INSTANTIATE_TEST_SUITE_P(AllCells, CellStep,
                                            CellParam{CellCase::kLstm, false}, CellParam{CellCase::kLstm, true},
                                            CellParam{CellCase::kGruLbr, false}, CellParam{CellCase::kGruLbr, true},
                                            CellParam{CellCase::kGruOnnx, false}, CellParam{CellCase::kGruOnnx, true}));
+
+}  // namespace
+}  // namespace rnnc::test
+
+namespace rnnc::test {
+namespace {
+
+// A pipeline built for one family but described as another fails when it is
+// generated, naming the kernel, the family and both argument lists.
+TEST(KernelSignature, MismatchFailsNamingPipelineAndFamily) {
+  kernels::KernelDesc gemm;
+  gemm.family = kernels::Family::kGemmFwd;
+  gemm.k = 8;
+  gemm.n = 16;
+  gemm = codegen::with_default_schedule(gemm, host_target());
+  kernels::GemmAlgorithm a = kernels::gemm_fwd(gemm);
+  EXPECT_NO_THROW(codegen::check_signature(gemm, a.inputs, {a.out}));
+
+  kernels::KernelDesc colsum = gemm;
+  colsum.family = kernels::Family::kColSum;
+  colsum.n = 16;
+  try {
+    codegen::check_signature(colsum, a.inputs, {a.out});
+    FAIL() << "a gemm pipeline passed as a colsum kernel";
+  } catch (const std::logic_error &e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("kernel " + colsum.name()), std::string::npos) << what;
+    EXPECT_NE(what.find("colsum family's signature"), std::string::npos) << what;
+    EXPECT_NE(what.find("pipeline:"), std::string::npos) << what;
+    EXPECT_NE(what.find("signature:"), std::string::npos) << what;
+  }
+  // One output too many.
+  Halide::Func extra("extra");
+  Halide::Var x, y;
+  extra(x, y) = 0.0f;
+  EXPECT_THROW(codegen::check_signature(gemm, a.inputs, {a.out, extra}), std::logic_error);
+}
 
 }  // namespace
 }  // namespace rnnc::test

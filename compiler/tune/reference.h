@@ -1,4 +1,4 @@
-// Plain C++ references for every kernel family, in double precision, with
+// Plain C++ references of the forward kernels, in double precision, with
 // PyTorch's layouts (row-major [rows, width] matrices, W as [out, in]).
 #pragma once
 

@@ -1,0 +1,260 @@
+#include "tune/harness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "codegen/kernel_builder.h"
+#include "tune/reference.h"
+
+namespace rnnc::tune {
+
+using kernels::ArgSig;
+using kernels::ArgType;
+using kernels::Family;
+using kernels::KernelDesc;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool is_step_bwd(Family f) { return f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd; }
+
+// The logical weight matrix behind a packed input: `gates` x `units` rows
+// over k columns, or (transposed) k rows x units columns.
+struct PackGeometry {
+  int gates = 1;
+  int64_t units = 0, k = 0;
+  bool transpose = false;
+};
+
+PackGeometry pack_geometry(const KernelDesc &d) {
+  if (d.family == Family::kGemmFwd) return {1, d.n, d.k, false};
+  if (is_step_bwd(d.family)) return {1, d.h, d.g * d.h, true};
+  return {d.g, d.h, d.h, false};
+}
+
+// Packs the logical weights into tiles of `tile` units (ji, g, k, jo), the
+// layout of the plan's pack kernels.
+Halide::Buffer<float> pack(const std::vector<float> &w, const PackGeometry &g, int tile) {
+  const int64_t jo_n = (g.units + tile - 1) / tile;
+  Halide::Buffer<float> out(tile, g.gates, static_cast<int>(g.k), static_cast<int>(jo_n));
+  for (int jo = 0; jo < jo_n; ++jo)
+    for (int kk = 0; kk < g.k; ++kk)
+      for (int gg = 0; gg < g.gates; ++gg)
+        for (int ji = 0; ji < tile; ++ji) {
+          const int64_t j = int64_t{jo} * tile + ji;
+          float v = 0.0f;
+          if (j < g.units) v = g.transpose ? w[kk * g.units + j] : w[(gg * g.units + j) * g.k + kk];
+          out(ji, gg, kk, jo) = v;
+        }
+  return out;
+}
+
+// Rows of a 2-D argument: the workload's rows, except a weight gradient's
+// output, which has one row per output unit.
+int64_t rows_of(const KernelDesc &d, const ArgSig &a, int64_t rows) {
+  if (d.family == Family::kGemmWgrad && a.output) return d.n;
+  return rows;
+}
+
+double scaled_diff(const Halide::Buffer<float> &out, const std::vector<float> &ref) {
+  double worst = 0, scale = 1;
+  for (float v : ref) scale = std::max(scale, static_cast<double>(std::abs(v)));
+  size_t i = 0;
+  bool bad = false;
+  out.for_each_value([&](const float &v) {
+    if (!std::isfinite(v)) bad = true;
+    worst = std::max(worst, std::abs(static_cast<double>(v) - ref[i++]));
+  });
+  return bad || i != ref.size() ? INFINITY : worst / scale;
+}
+
+// The outputs of `d` from the plain C++ reference, for the families that
+// have one (the products and the forward steps); empty otherwise.
+std::vector<std::vector<float>> cpp_reference(const KernelDesc &d, const std::vector<std::vector<float>> &logical,
+                                              const std::vector<std::vector<int32_t>> &indices, int64_t rows) {
+  auto mat = [](const std::vector<float> &v) { return ref::Mat(v.begin(), v.end()); };
+  auto out = [](const ref::Mat &m) { return std::vector<float>(m.begin(), m.end()); };
+  // Column block `i` of width w of a [rows, n] matrix.
+  auto block = [&](const ref::Mat &m, int64_t n, int64_t i, int64_t w) {
+    std::vector<float> v(rows * w);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < w; ++j) v[r * w + j] = static_cast<float>(m[r * n + i * w + j]);
+    return v;
+  };
+  const int64_t h = d.h;
+  switch (d.family) {
+    case Family::kGemmFwd:
+      if (d.terms != 1) return {};
+      return {out(ref::gemm(mat(logical[0]), d.k, d.gather ? &indices[0] : nullptr, rows, mat(logical[1]), d.n,
+                            mat(logical[2])))};
+    case Family::kRnnStepFwd: {
+      const ref::StepResult s =
+          ref::rnn_step(mat(logical[0]), mat(logical[1]), rows, h, mat(logical[2]), mat(logical[3]), d.relu);
+      return {out(s.h)};
+    }
+    case Family::kLstmStepFwd: {
+      const ref::StepResult s =
+          ref::lstm_step(mat(logical[0]), mat(logical[1]), mat(logical[2]), rows, h, mat(logical[3]), mat(logical[4]));
+      std::vector<std::vector<float>> o = {out(s.h), out(s.c)};
+      if (d.train)
+        for (int g = 0; g < 4; ++g) o.push_back(block(s.gates, 4 * h, g, h));
+      return o;
+    }
+    case Family::kGruStepFwd: {
+      const ref::StepResult s = ref::gru_step(mat(logical[0]), mat(logical[1]), rows, h, mat(logical[2]),
+                                              mat(logical[3]), d.linear_before_reset);
+      std::vector<std::vector<float>> o = {out(s.h)};
+      if (d.train) {
+        for (int g = 0; g < 3; ++g) o.push_back(block(s.gates, 3 * h, g, h));
+        if (d.linear_before_reset) o.push_back(out(s.hn));
+      }
+      return o;
+    }
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+// One compiled candidate with its inputs bound and its outputs allocated.
+struct KernelHarness::Run {
+  codegen::BuiltKernel built;
+  Halide::ParamMap params;
+  std::vector<Halide::Buffer<>> inputs;  // kept alive for params
+  std::vector<Halide::Buffer<>> outputs;
+  Halide::Target target;
+  void call() {
+    std::vector<Halide::Buffer<>> outs = outputs;
+    built.pipeline.realize(Halide::Realization(outs), target, params);
+  }
+};
+
+KernelHarness::KernelHarness(Workload w, Halide::Target target, const schedules::ScheduleParams &reference,
+                             uint32_t seed)
+    : w_(std::move(w)), target_(std::move(target)), rng_(seed) {
+  KernelDesc d = w_.desc;
+  d.sched = reference;
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const ArgSig &a : kernels::signature(d)) {
+    if (a.output) continue;
+    if (a.type == ArgType::kBufferI32) {
+      // The plan's gathers read near-sequential rows (the previous step's
+      // state rows, the reverse order's permutation, consecutive packed
+      // rows): one batch of rows back, as the previous-state index does.
+      std::vector<int32_t> idx(w_.rows);
+      const int64_t back = std::min<int64_t>(w_.rows - 1, 64);
+      for (int64_t r = 0; r < w_.rows; ++r) idx[r] = static_cast<int32_t>(r >= back ? r - back : r);
+      indices_.push_back(idx);
+      continue;
+    }
+    if (a.type != ArgType::kBufferF32)
+      throw std::logic_error(std::string("harness: ") + kernels::to_string(d.family) + " has scalar inputs");
+    int64_t n = 0;
+    if (a.dims == 4) {
+      const PackGeometry g = pack_geometry(d);
+      n = g.gates * g.units * g.k;
+    } else if (a.dims == 1) {
+      n = a.width;
+    } else {
+      n = a.width * rows_of(d, a, w_.rows);
+    }
+    std::vector<float> v(n);
+    for (auto &x : v) x = u(rng_);
+    logical_.push_back(std::move(v));
+  }
+  // The C++ reference where the family has one; else the reference
+  // parameters' own results.
+  reference_outputs_ = cpp_reference(d, logical_, indices_, w_.rows);
+  has_cpp_reference_ = !reference_outputs_.empty();
+  if (has_cpp_reference_) return;
+  double compile_s = 0;
+  std::unique_ptr<Run> ref = make_run(reference, &compile_s);
+  ref->call();
+  for (const Halide::Buffer<> &o : ref->outputs) {
+    Halide::Buffer<float> f(o);
+    std::vector<float> v;
+    f.for_each_value([&](const float &x) { v.push_back(x); });
+    reference_outputs_.push_back(std::move(v));
+  }
+}
+
+KernelHarness::~KernelHarness() = default;
+
+std::unique_ptr<KernelHarness::Run> KernelHarness::make_run(const schedules::ScheduleParams &p, double *compile_s) {
+  KernelDesc d = w_.desc;
+  d.sched = p;
+  auto run = std::make_unique<Run>();
+  run->target = target_;
+  const auto t0 = Clock::now();
+  run->built = codegen::build_kernel(d, target_);
+  run->built.pipeline.compile_jit(target_);
+  *compile_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  size_t fi = 0, ii = 0, pi = 0;
+  for (const ArgSig &a : kernels::signature(d)) {
+    if (a.output) {
+      const int64_t rows = rows_of(d, a, w_.rows);
+      run->outputs.push_back(a.dims == 1 ? Halide::Buffer<float>(static_cast<int>(a.width))
+                                         : Halide::Buffer<float>(static_cast<int>(a.width), static_cast<int>(rows)));
+      continue;
+    }
+    const auto &param = std::get<Halide::ImageParam>(run->built.inputs[pi++]);
+    Halide::Buffer<> b;
+    if (a.type == ArgType::kBufferI32) {
+      const std::vector<int32_t> &idx = indices_[ii++];
+      Halide::Buffer<int32_t> ib(static_cast<int>(idx.size()));
+      for (size_t i = 0; i < idx.size(); ++i) ib(static_cast<int>(i)) = idx[i];
+      b = ib;
+    } else if (a.dims == 4) {
+      b = pack(logical_[fi++], pack_geometry(d), p.tile);
+    } else {
+      const std::vector<float> &v = logical_[fi++];
+      Halide::Buffer<float> fb =
+          a.dims == 1 ? Halide::Buffer<float>(static_cast<int>(a.width))
+                      : Halide::Buffer<float>(static_cast<int>(a.width), static_cast<int>(rows_of(d, a, w_.rows)));
+      size_t i = 0;
+      fb.for_each_value([&](float &x) { x = v[i++]; });
+      b = fb;
+    }
+    run->params.set(param, b);
+    run->inputs.push_back(b);
+  }
+  return run;
+}
+
+Measurement KernelHarness::measure(const schedules::ScheduleParams &params, double seconds, double tolerance) {
+  Measurement m;
+  std::unique_ptr<Run> run;
+  try {
+    run = make_run(params, &m.compile_s);
+    run->call();
+  } catch (const std::exception &e) {
+    m.error = std::string("failed to build or run: ") + e.what();
+    return m;
+  }
+  for (size_t i = 0; i < run->outputs.size(); ++i)
+    m.max_error = std::max(m.max_error, scaled_diff(Halide::Buffer<float>(run->outputs[i]), reference_outputs_[i]));
+  if (!(m.max_error <= tolerance)) {
+    m.error = "wrong result: error " + std::to_string(m.max_error) + " against the reference";
+    return m;
+  }
+  // Batches of calls of about 5 ms each; the median batch's time per call.
+  auto time_calls = [&](int64_t n) {
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < n; ++i) run->call();
+    return std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(n);
+  };
+  const double estimate = time_calls(3);
+  const int64_t per_batch = std::max<int64_t>(1, static_cast<int64_t>(0.005 / std::max(estimate, 1e-9)));
+  const int batches = std::max(5, std::min(31, static_cast<int>(seconds / std::max(estimate * per_batch, 1e-9))));
+  std::vector<double> t;
+  for (int b = 0; b < batches; ++b) t.push_back(time_calls(per_batch));
+  std::sort(t.begin(), t.end());
+  m.us = 1e6 * t[t.size() / 2];
+  m.ok = true;
+  return m;
+}
+
+}  // namespace rnnc::tune
