@@ -10,7 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cpu/cpu_families.h"
 #include "cpu/cpu_schedules.h"
+#include "kernels/families.h"
 
 namespace rnnc::schedules {
 
@@ -42,41 +44,6 @@ ScheduleParams params_from(const json &j) {
   get("split", p.split);
   get("pack_vector", p.pack_vector);
   return p;
-}
-
-// The family's name is the workload key up to its first size ("_h64...").
-std::string family_of(const std::string &workload) {
-  static const char *const families[] = {"gemm_fwd",     "gemm_wgrad",   "rnn_step_fwd",  "lstm_step_fwd",
-                                         "gru_step_fwd", "rnn_step_bwd", "lstm_step_bwd", "gru_step_bwd"};
-  for (const char *f : families)
-    if (workload.rfind(std::string(f) + "_", 0) == 0) return f;
-  return "";
-}
-
-// A KernelDesc for the rules of a record's workload, rebuilt from its key.
-std::optional<kernels::KernelDesc> desc_of(const std::string &workload) {
-  const std::string fam = family_of(workload);
-  if (fam.empty()) return std::nullopt;
-  kernels::KernelDesc d;
-  using kernels::Family;
-  const std::map<std::string, Family> by_name = {
-      {"gemm_fwd", Family::kGemmFwd},          {"gemm_wgrad", Family::kGemmWgrad},
-      {"rnn_step_fwd", Family::kRnnStepFwd},   {"lstm_step_fwd", Family::kLstmStepFwd},
-      {"gru_step_fwd", Family::kGruStepFwd},   {"rnn_step_bwd", Family::kRnnStepBwd},
-      {"lstm_step_bwd", Family::kLstmStepBwd}, {"gru_step_bwd", Family::kGruStepBwd}};
-  d.family = by_name.at(fam);
-  d.g = fam.rfind("lstm", 0) == 0 ? 4 : fam.rfind("gru", 0) == 0 ? 3 : 1;
-  // Sizes: "_k<k>", "_n<n>", "_h<h>".
-  std::istringstream in(workload.substr(fam.size()));
-  std::string part;
-  while (std::getline(in, part, '_')) {
-    if (part.size() < 2 || !std::isdigit(static_cast<unsigned char>(part[1]))) continue;
-    const int64_t v = std::stoll(part.substr(1));
-    if (part[0] == 'k') d.k = v;
-    if (part[0] == 'n') d.n = v;
-    if (part[0] == 'h') d.h = v;
-  }
-  return d;
 }
 
 }  // namespace
@@ -196,8 +163,8 @@ std::optional<TuningRecords> read_records(const std::string &path, const Halide:
       dropped->push_back(path + ": record " + std::to_string(i) + " is malformed (" + ex.what() + "); ignored");
       continue;
     }
-    const std::optional<kernels::KernelDesc> d = desc_of(t.workload);
-    if (!d) {
+    const std::optional<kernels::KernelDesc> d = kernels::parse_workload_key(t.workload);
+    if (!d || !cpu_family(d->family).tunable) {
       dropped->push_back(path + ": record " + std::to_string(i) + " names no tunable kernel family ('" + t.workload +
                          "'); ignored");
       continue;

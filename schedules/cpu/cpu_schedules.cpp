@@ -1,5 +1,7 @@
 #include "cpu/cpu_schedules.h"
 
+#include "cpu/cpu_families.h"
+
 #include <algorithm>
 
 namespace rnnc::schedules {
@@ -81,78 +83,85 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
   for (kernels::PackedProduct &p : prods) product_at(p, out, blocked ? jt : ro, s);
 }
 
+int64_t parallel_rows_for(int64_t flops_per_row) {
+  return std::max<int64_t>(1, ceil_div(kParallelFlops, std::max<int64_t>(flops_per_row, 1)));
+}
+
 }  // namespace
 
 ScheduleParams default_cpu_params(const KernelDesc &d, const Target &target) {
+  return cpu_family(d.family).defaults(d, target);
+}
+
+ScheduleParams gemm_fwd_defaults(const KernelDesc &d, const Target &target) {
   const int nv = target.natural_vector_size<float>();
   ScheduleParams s;
-  auto parallel_rows = [](int64_t flops_per_row) {
-    return static_cast<int>(std::max<int64_t>(1, ceil_div(kParallelFlops, std::max<int64_t>(flops_per_row, 1))));
-  };
-  switch (d.family) {
-    case Family::kGemmFwd: {
-      s.tile = d.n >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.n, nv), 4);
-      s.vector = std::min(nv, s.tile);
-      s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (s.tile / s.vector)));
-      s.parallel_rows = parallel_rows(2 * d.k * d.n);
-      break;
-    }
-    case Family::kRnnStepFwd:
-    case Family::kLstmStepFwd:
-    case Family::kGruStepFwd: {
-      s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
-      s.vector = s.tile;
-      s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / d.g));
-      s.parallel_rows = parallel_rows(2 * d.g * d.h * d.h);
-      break;
-    }
-    case Family::kRnnStepBwd:
-    case Family::kLstmStepBwd:
-    case Family::kGruStepBwd: {
-      // dh_prev = W^T da: units are the h inputs of W, reduced over g*h.
-      s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
-      s.vector = s.tile;
-      s.row_tile = std::max(1, std::min(8, accumulator_budget(nv)));
-      s.parallel_rows = parallel_rows(2 * d.g * d.h * d.h);
-      break;
-    }
-    case Family::kGemmWgrad: {
-      s.tile = d.k >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.k, nv), 4);
-      s.vector = std::min(nv, s.tile);
-      s.row_tile = std::max(1, accumulator_budget(nv) / (s.tile / s.vector) - 4);  // output rows (n) per register tile
-      s.parallel_rows = 1;
-      break;
-    }
-    case Family::kReadoutLast:
-    case Family::kReadoutMean:
-    case Family::kReadoutLastBwd:
-    case Family::kReadoutMeanBwd:
-    case Family::kPackWeights:
-      s.tile = pow2_at_least(std::min<int64_t>(d.h * d.dirs, nv), 4);
-      s.vector = s.tile;
-      s.row_tile = 1;
-      s.parallel_rows = 0;
-      break;
-    case Family::kDropout:
-    case Family::kColSum:
-    case Family::kScatterRows:
-    case Family::kSoftmaxXent:
-    case Family::kMseLoss:
-      s.tile = pow2_at_least(std::min<int64_t>(d.n, nv), 4);
-      s.vector = s.tile;
-      s.row_tile = 1;
-      s.parallel_rows = 0;
-      break;
-    case Family::kSumSquares:
-    case Family::kAdamUpdate:
-    case Family::kSgdUpdate:
-      s.tile = nv;
-      s.vector = nv;
-      s.row_tile = 1;
-      s.parallel_rows = 1 << 16;  // elements
-      s.split = s.parallel_rows / 4;
-      break;
-  }
+  s.tile = d.n >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.n, nv), 4);
+  s.vector = std::min(nv, s.tile);
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (s.tile / s.vector)));
+  s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.k * d.n));
+  return s;
+}
+
+ScheduleParams step_fwd_defaults(const KernelDesc &d, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
+  s.vector = s.tile;
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / d.g));
+  s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
+  return s;
+}
+
+ScheduleParams step_bwd_defaults(const KernelDesc &d, const Target &target) {
+  // dh_prev = W^T da: units are the h inputs of W, reduced over g*h.
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
+  s.vector = s.tile;
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv)));
+  s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
+  return s;
+}
+
+ScheduleParams gemm_wgrad_defaults(const KernelDesc &d, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = d.k >= 2 * nv ? 2 * nv : pow2_at_least(std::min<int64_t>(d.k, nv), 4);
+  s.vector = std::min(nv, s.tile);
+  s.row_tile = std::max(1, accumulator_budget(nv) / (s.tile / s.vector) - 4);  // output rows (n) per register tile
+  s.parallel_rows = 1;
+  return s;
+}
+
+ScheduleParams unit_defaults(const KernelDesc &d, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = pow2_at_least(std::min<int64_t>(d.h * d.dirs, nv), 4);
+  s.vector = s.tile;
+  s.row_tile = 1;
+  s.parallel_rows = 0;
+  return s;
+}
+
+ScheduleParams column_defaults(const KernelDesc &d, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = pow2_at_least(std::min<int64_t>(d.n, nv), 4);
+  s.vector = s.tile;
+  s.row_tile = 1;
+  s.parallel_rows = 0;
+  return s;
+}
+
+ScheduleParams flat_defaults(const KernelDesc &, const Target &target) {
+  const int nv = target.natural_vector_size<float>();
+  ScheduleParams s;
+  s.tile = nv;
+  s.vector = nv;
+  s.row_tile = 1;
+  s.parallel_rows = 1 << 16;  // elements
+  s.split = s.parallel_rows / 4;
   return s;
 }
 
@@ -197,8 +206,7 @@ std::string cpu_params_problem(const KernelDesc &d, const ScheduleParams &p, con
 }
 
 std::vector<ScheduleParams> cpu_tuning_space(const KernelDesc &d, const Target &target) {
-  const bool tunable = d.family == Family::kGemmFwd || d.family == Family::kGemmWgrad || is_step(d.family);
-  if (!tunable) return {};
+  if (!cpu_family(d.family).tunable) return {};
   const int nv = target.natural_vector_size<float>();
   const ScheduleParams def = default_cpu_params(d, target);
   std::vector<ScheduleParams> out = {def};

@@ -10,8 +10,20 @@
 
 namespace rnnc::schedules {
 
-// Default parameters for `d` (its sched field is ignored) on `target`.
+// Default parameters for `d` (its sched field is ignored) on `target`:
+// its family's entry in the CPU table (cpu_families.h).
 ScheduleParams default_cpu_params(const kernels::KernelDesc &d, const Halide::Target &target);
+
+// The default rules the CPU table's entries use, by kind of kernel:
+// products over packed weights, forward and backward steps, weight
+// gradients, per-unit and per-column maps, flat updates.
+ScheduleParams gemm_fwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams step_fwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams step_bwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams gemm_wgrad_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams unit_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams column_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams flat_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
 
 // The defaults as a schedule source: chosen from the shapes and the
 // target's CPU features.

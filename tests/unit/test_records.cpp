@@ -9,7 +9,9 @@
 #include <fstream>
 #include <string>
 
+#include "cpu/cpu_families.h"
 #include "cpu/cpu_schedules.h"
+#include "kernels/families.h"
 #include "records.h"
 
 namespace rnnc::schedules {
@@ -176,6 +178,41 @@ TEST(TuningSpace, EveryPointObeysTheRulesAndTheDefaultComesFirst) {
   readout.family = kernels::Family::kReadoutLast;
   readout.h = 8;
   EXPECT_TRUE(cpu_tuning_space(readout, target()).empty());
+}
+
+// Every family has its algorithm-side entry and its CPU entry, and a
+// workload key names its descriptor again.
+TEST(FamilyTables, EveryFamilyHasBothEntriesAndItsKeyParsesBack) {
+  const auto &table = kernels::family_table();
+  ASSERT_EQ(table.size(), static_cast<size_t>(kernels::Family::kSgdUpdate) + 1);
+  for (size_t i = 0; i < table.size(); ++i) {
+    const kernels::FamilyEntry &e = table[i];
+    EXPECT_EQ(static_cast<size_t>(e.family), i) << e.name << ": entries in Family order";
+    EXPECT_EQ(kernels::family_by_name(e.name), e.family) << e.name;
+    EXPECT_EQ(cpu_family(e.family).family, e.family) << e.name;
+  }
+  kernels::KernelDesc d;
+  d.family = kernels::Family::kGruStepBwd;
+  d.h = 48;
+  d.g = 3;
+  d.linear_before_reset = false;
+  d.train = true;
+  const auto back = kernels::parse_workload_key(d.workload_key());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->family, d.family);
+  EXPECT_EQ(back->h, 48);
+  EXPECT_EQ(back->g, 3);
+  kernels::KernelDesc w;
+  w.family = kernels::Family::kGemmWgrad;
+  w.k = 64;
+  w.n = 256;
+  w.gather = true;
+  const auto wb = kernels::parse_workload_key(w.workload_key());
+  ASSERT_TRUE(wb);
+  EXPECT_EQ(wb->family, kernels::Family::kGemmWgrad);
+  EXPECT_EQ(wb->k, 64);
+  EXPECT_EQ(wb->n, 256);
+  EXPECT_FALSE(kernels::parse_workload_key("warp_drive_h64"));
 }
 
 }  // namespace
