@@ -1,6 +1,6 @@
 // The machine's FMA peak, measured: every thread runs independent chains of
 // vector fused multiply-adds (enough chains to cover the FMA latency on
-// every pipe) for about --seconds, and the program prints one JSON line
+// every pipe, unrolled so that they stay in registers) for about --seconds, and the program prints one JSON line
 // {"threads": K, "isa": "...", "gflops": X}. bench/harness.py divides each
 // row's GFLOP/s by it. A measuring tool, not a test.
 #include <immintrin.h>
@@ -25,6 +25,7 @@ __attribute__((target("avx512f"))) double run_avx512(long rounds) {
   const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
   for (long r = 0; r < rounds; ++r)
     for (long k = 0; k < kInner; ++k)
+#pragma GCC unroll 16
       for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
   float sum = 0;
   for (int i = 0; i < kChains; ++i) sum += _mm512_reduce_add_ps(acc[i]);
@@ -37,6 +38,7 @@ __attribute__((target("avx2,fma"))) double run_avx2(long rounds) {
   const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
   for (long r = 0; r < rounds; ++r)
     for (long k = 0; k < kInner; ++k)
+#pragma GCC unroll 16
       for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
   float sum = 0;
   float lanes[8];

@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONFIG_DIR = os.path.join(HERE, "configs")
 LIBS = ("rnnc", "onednn", "torch")
-LIB_TITLE = {"rnnc": "rnnc", "onednn": "oneDNN", "torch": "torch"}
+LIB_TITLE = {"rnnc": "rnnc", "rnnc-tuned": "rnnc-tuned", "onednn": "oneDNN", "torch": "torch"}
 
 # The configurations: batch B, steps T, and per cell the model file and the
 # modes measured by default. Shapes of a-e follow the baseline measurements
@@ -150,14 +150,15 @@ RNNC_LINE = re.compile(r"bench: median_ms=([0-9.eE+-]+) min_ms=([0-9.eE+-]+) run
 
 
 class Runner:
-    def __init__(self, args, programs):
+    def __init__(self, args, programs, tuned_programs=None):
         self.a = args
         self.programs = programs  # model name -> rnnc program path
+        self.tuned_programs = tuned_programs or {}  # model name -> program compiled with tuning records
         self.rnnc_estimate = {}   # (model, mode) -> last rnnc median ms
 
     def env(self, lib, threads):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        if lib == "rnnc":
+        if lib in ("rnnc", "rnnc-tuned"):
             env["HL_NUM_THREADS"] = str(threads)
         elif lib == "onednn" and self.a.onednn_isa:
             env["ONEDNN_MAX_CPU_ISA"] = self.a.onednn_isa
@@ -170,8 +171,9 @@ class Runner:
 
     def command(self, lib, spec, path, batch, steps, mode, threads, repeat):
         common = ["--batch", str(batch), "--steps", str(steps), "--threads", str(threads)]
-        if lib == "rnnc":
-            cmd = [self.programs[spec["name"]], "bench", *common, "--repeat", str(repeat)]
+        if lib in ("rnnc", "rnnc-tuned"):
+            progs = self.programs if lib == "rnnc" else self.tuned_programs
+            cmd = [progs[spec["name"]], "bench", *common, "--repeat", str(repeat)]
             return cmd + (["--train"] if mode == "train" else [])
         rest = ["--model", path, *common, "--mode", mode, "--repeat", str(self.a.min_runs),
                 "--min-time", str(self.a.min_time)]
@@ -194,7 +196,7 @@ class Runner:
             m = RNNC_LINE.search(r.stdout)
             if not m:
                 return None, "no 'bench:' line in rnnc's output", p.others, p.steal
-            res = dict(lib="rnnc", median_ms=float(m.group(1)), min_ms=float(m.group(2)), runs=int(m.group(3)))
+            res = dict(median_ms=float(m.group(1)), min_ms=float(m.group(2)), runs=int(m.group(3)))
         else:
             res = json.loads(r.stdout.strip().splitlines()[-1])
         return res, None, p.others, p.steal
@@ -209,7 +211,7 @@ class Runner:
 
     def measure(self, lib, spec, path, batch, steps, mode, threads):
         env = self.env(lib, threads)
-        repeat = self.rnnc_repeat(spec, batch, steps, mode, threads, env) if lib == "rnnc" else self.a.min_runs
+        repeat = self.rnnc_repeat(spec, batch, steps, mode, threads, env) if lib.startswith("rnnc") else self.a.min_runs
         cmd = self.command(lib, spec, path, batch, steps, mode, threads, repeat)
         best = None
         for attempt in range(1, self.a.attempts + 1):
@@ -257,8 +259,9 @@ def fmt_ratio(r):
     return f"{r:.2f} ({how})"
 
 
-def summarize(rows, measurements, libs):
-    """One summary per (config, cell, mode, threads): medians over rounds, per-round ratios."""
+def summarize(rows, measurements, libs, peaks=None):
+    """One summary per (config, cell, mode, threads): medians over rounds, per-round ratios, % of the FMA peak."""
+    peaks = peaks or {}
     out = []
     for row in rows:
         ms = [m for m in measurements if m["key"] == row["key"]]
@@ -272,6 +275,8 @@ def summarize(rows, measurements, libs):
                           seq_per_s=None if med is None else row["batch"] / (med / 1e3),
                           gflops=None if med is None else row["flops"] / (med / 1e3) / 1e9,
                           applicable=lib in row["libs"])
+            peak = peaks.get(row["threads"])
+            s[lib]["peak_pct"] = None if med is None or not peak else 100 * s[lib]["gflops"] / peak
             info = next((m for m in ms if m["lib"] == lib and "median_ms" in m), None)
             if info and lib == "onednn":
                 s[lib].update(impl=info.get("impl_fwd") + ("/" + info["impl_bwd"] if info.get("impl_bwd") else ""),
@@ -281,27 +286,32 @@ def summarize(rows, measurements, libs):
             errs = [m["error"] for m in ms if m["lib"] == lib and "error" in m]
             if errs:
                 s[lib]["error"] = errs[0]
+        def ratio(x, y):
+            rs = []
+            for r in range(row["rounds"]):
+                a = next((m["median_ms"] for m in ms if m["lib"] == x and m["round"] == r and "median_ms" in m), None)
+                b = next((m["median_ms"] for m in ms if m["lib"] == y and m["round"] == r and "median_ms" in m), None)
+                if a and b:
+                    rs.append(a / b)
+            return statistics.median(rs) if rs else None
         for lib in libs:
             if lib == "rnnc":
                 continue
-            ratios = []
-            for r in range(row["rounds"]):
-                a = next((m["median_ms"] for m in ms if m["lib"] == "rnnc" and m["round"] == r and "median_ms" in m),
-                         None)
-                b = next((m["median_ms"] for m in ms if m["lib"] == lib and m["round"] == r and "median_ms" in m),
-                         None)
-                if a and b:
-                    ratios.append(a / b)
-            s[f"rnnc_over_{lib}"] = statistics.median(ratios) if ratios else None
+            s[f"rnnc_over_{lib}"] = ratio("rnnc", lib)
+            if "rnnc-tuned" in libs and lib not in ("rnnc", "rnnc-tuned"):
+                s[f"rnnc-tuned_over_{lib}"] = ratio("rnnc-tuned", lib)
         out.append(s)
     return out
 
 
-def print_table(summary, libs, quiet, file=sys.stdout):
+def print_table(summary, libs, quiet, file=sys.stdout, markdown=False):
     head = ["cfg", "cell", "mode", "thr"]
     head += [f"ms {LIB_TITLE[l]}" for l in libs] + [f"seq/s {LIB_TITLE[l]}" for l in libs]
     head += [f"GFLOP/s {LIB_TITLE[l]}" for l in libs]
+    head += [f"% peak {LIB_TITLE[l]}" for l in libs if l != "torch"]
     head += [f"rnnc/{LIB_TITLE[l]} (time)" for l in libs if l != "rnnc"]
+    tuned = "rnnc-tuned" in libs
+    head += [f"rnnc-tuned/{LIB_TITLE[l]} (time)" for l in libs if tuned and l not in ("rnnc", "rnnc-tuned")]
     if "onednn" in libs:
         head.append("oneDNN impl")
     lines = []
@@ -317,10 +327,19 @@ def print_table(summary, libs, quiet, file=sys.stdout):
         line = [s["config"], s["cell"], s["mode"], f"{s['threads']}{mark}"]
         line += [cell(l, "ms", fmt_ms) for l in libs] + [cell(l, "seq_per_s", fmt_num) for l in libs]
         line += [cell(l, "gflops", fmt_num) for l in libs]
+        line += [cell(l, "peak_pct", lambda v: "-" if v is None else f"{v:.1f}") for l in libs if l != "torch"]
         line += [fmt_ratio(s.get(f"rnnc_over_{l}")) if s[l]["applicable"] else "n/a" for l in libs if l != "rnnc"]
+        line += [fmt_ratio(s.get(f"rnnc-tuned_over_{l}")) if s[l]["applicable"] else "n/a"
+                 for l in libs if tuned and l not in ("rnnc", "rnnc-tuned")]
         if "onednn" in libs:
             line.append(s["onednn"].get("impl", "-") if s["onednn"]["applicable"] else "n/a")
         lines.append(line)
+    if markdown:
+        print("| " + " | ".join(head) + " |", file=file)
+        print("|" + "|".join("---" for _ in head) + "|", file=file)
+        for line in lines:
+            print("| " + " | ".join(str(x) for x in line) + " |", file=file)
+        return
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     for i, line in enumerate([head] + lines):
         print("  ".join(str(x).rjust(w) if j >= 4 else str(x).ljust(w) for j, (x, w) in enumerate(zip(line, widths))),
@@ -387,7 +406,13 @@ def parse_args(argv):
                     "as the alternatives system has it)")
     ap.add_argument("--onednn-isa", help="cap oneDNN's ISA (ONEDNN_MAX_CPU_ISA, e.g. AVX2)")
     ap.add_argument("--out", help="write every measurement and the summary as JSON here")
+    ap.add_argument("--markdown", help="also write the table and the machine as a markdown file here")
+    ap.add_argument("--tuned", action="store_true",
+                    help="also tune each model file with 'rnnc tune' at the row's batch and steps and measure the "
+                         "tuned program (column rnnc-tuned)")
+    ap.add_argument("--tune-budget", type=float, default=60, help="seconds of 'rnnc tune' per model file (default 60)")
     ap.add_argument("--rnnc", required=True, help=argparse.SUPPRESS)
+    ap.add_argument("--fma-peak", help=argparse.SUPPRESS)
     ap.add_argument("--onednn", help=argparse.SUPPRESS)
     ap.add_argument("--work", required=True, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -406,6 +431,8 @@ def parse_args(argv):
     a.libs = [l for l in LIBS if l in a.libs.split(",")]
     if "rnnc" not in a.libs:
         ap.error("--libs must include rnnc (the ratios are rnnc's)")
+    if a.tuned:
+        a.libs.insert(1, "rnnc-tuned")
     return a
 
 
@@ -449,6 +476,44 @@ def compile_models(a, rows):
     return programs
 
 
+def tune_models(a, rows):
+    """rnnc tune each model file at its configuration's batch and steps, then compile it with the records."""
+    programs = {}
+    threads = max(a.threads)
+    for path in dict.fromkeys(r["path"] for r in rows):
+        row = next(r for r in rows if r["path"] == path)
+        name = load_model(path)["name"]
+        records = os.path.join(a.work, "rnnc", name + ".records.json")
+        out = os.path.join(a.work, "rnnc-tuned", name)
+        t0 = time.monotonic()
+        for cmd in ([a.rnnc, "tune", path, "-o", records, "--batch", str(row["batch"]), "--steps", str(row["steps"]),
+                     "--threads", str(threads), "--time-budget", str(a.tune_budget), "--no-bench"],
+                    [a.rnnc, "compile", path, "-o", out, "--schedules", records]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            with open(os.path.join(a.work, "rnnc", name + ".tune.log"), "a") as f:
+                f.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
+            if r.returncode != 0:
+                sys.exit(f"run.sh: {' '.join(cmd[:3])} failed:\n{(r.stderr or r.stdout)[-2000:]}")
+        log(f"tuned and compiled {name} ({time.monotonic() - t0:.1f} s; records {records})")
+        programs[name] = os.path.join(out, name)
+    return programs
+
+
+def fma_peaks(a):
+    """GFLOP/s of independent FMA chains per thread count (bench/fma_peak.cpp), or {} without the probe."""
+    peaks = {}
+    for t in a.threads:
+        if not a.fma_peak:
+            break
+        r = subprocess.run([a.fma_peak, "--threads", str(t), "--seconds", "0.5"], capture_output=True, text=True)
+        if r.returncode == 0:
+            v = json.loads(r.stdout.strip().splitlines()[-1]).get("gflops")
+            if v:
+                peaks[t] = v
+                log(f"FMA peak, {t} thread(s): {v:.1f} GFLOP/s")
+    return peaks
+
+
 def main(argv):
     a = parse_args(argv)
     if "torch" in a.libs and a.torch_blas != "system" and not os.path.isdir(OPENBLAS_DIR.format(a.torch_blas)):
@@ -458,9 +523,12 @@ def main(argv):
     if not rows:
         sys.exit("run.sh: no configuration row matches the options")
     os.makedirs(os.path.join(a.work, "rnnc"), exist_ok=True)
+    os.makedirs(os.path.join(a.work, "rnnc-tuned"), exist_ok=True)
     started = time.monotonic()
+    peaks = fma_peaks(a)
     programs = compile_models(a, rows)
-    runner = Runner(a, programs)
+    tuned_programs = tune_models(a, rows) if a.tuned else {}
+    runner = Runner(a, programs, tuned_programs)
     total = sum(len(r["libs"]) * r["rounds"] for r in rows)
     measurements, done = [], 0
     for row in rows:
@@ -476,7 +544,7 @@ def main(argv):
                 log(f"[{done}/{total}] {row['config']} {row['cell']} {row['mode']} {row['threads']}t round {rnd + 1} "
                     f"{lib}: {what}, others {m['others']:.2f}, steal {m['steal']:.2f}")
     elapsed = time.monotonic() - started
-    summary = summarize([{k: v for k, v in r.items() if k != "spec"} for r in rows], measurements, a.libs)
+    summary = summarize([{k: v for k, v in r.items() if k != "spec"} for r in rows], measurements, a.libs, peaks)
 
     print()
     print(f"rnnc vs oneDNN vs PyTorch: ms per batch (median over {a.rounds} round(s); each the median of its timed "
@@ -485,6 +553,12 @@ def main(argv):
     print()
     print("FLOPs = 2*T*B*G*H*(I+H) per recurrent layer (G = 1 rnn, 4 lstm, 3 gru); training = 3x forward.")
     print("rnnc/lib = time ratio (median of the per-round ratios): below 1 rnnc is faster.")
+    if peaks:
+        print("% peak = GFLOP/s over this machine's FMA peak measured now (bench/fma_peak.cpp: "
+              + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ").")
+    if a.tuned:
+        print(f"rnnc-tuned = the model file compiled with the records of 'rnnc tune' at the row's batch and steps "
+              f"({a.tune_budget:.0f} s per model file, {max(a.threads)} thread(s)).")
     print("rnnc and torch run the whole model file (embedding, recurrent layers, readout, head; training adds the")
     print("loss, backward, clipping and Adam); oneDNN runs the recurrent layers only (its training: forward +")
     print("backward with the per-step weight reorders, no loss or optimizer). gru = linear-before-reset (torch nn.GRU,")
@@ -502,11 +576,27 @@ def main(argv):
     if a.torch_blas != "system" and blas - {a.torch_blas}:
         print(f"WARNING: torch was asked to use {a.torch_blas} but loaded {', '.join(sorted(blas))}")
     print(f"total time {elapsed / 60:.1f} min for {done} measurements")
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            print(f"# rnnc vs oneDNN vs PyTorch, {datetime.date.today().isoformat()}\n", file=f)
+            print(f"Machine: {info.get('cpu')} (family {info.get('cpu_family')}, model {info.get('cpu_model')}), "
+                  f"{NCPU} CPUs, AVX-512 {'yes' if info.get('avx512f') else 'no'}; torch BLAS "
+                  f"{', '.join(sorted(blas)) or '-'}; oneDNN ISA {', '.join(sorted(isa)) or '-'}; rnnc revision "
+                  f"{git_revision()}.\n", file=f)
+            if peaks:
+                print("FMA peak measured in the same run (bench/fma_peak.cpp): "
+                      + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ".\n", file=f)
+            print(f"Command: `bench/run.sh {' '.join(argv)}` ({a.rounds} round(s); median ms per batch, "
+                  f"sequences/s, GFLOP/s of the recurrent layers, % of the FMA peak; time ratios below 1: rnnc "
+                  f"faster).\n", file=f)
+            print_table(summary, a.libs, a.quiet, file=f, markdown=True)
+            print("\nSee bench/README.md for what each library runs and how the harness measures.", file=f)
+        print(f"wrote {a.markdown}")
     if a.out:
         doc = dict(meta=dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info,
                              rnnc_revision=git_revision(), elapsed_s=round(elapsed, 1),
                              options={k: v for k, v in vars(a).items()}),
-                   summary=summary, measurements=measurements)
+                   fma_peak_gflops=peaks, summary=summary, measurements=measurements)
         with open(a.out, "w") as f:
             json.dump(doc, f, indent=1)
         print(f"wrote {a.out}")

@@ -72,4 +72,9 @@ if [ "$need_onednn" = 1 ]; then
   onednn="$root/$bench_build/bin/onednn_rnn"
 fi
 
-exec "$python" bench/harness.py --rnnc "$rnnc" ${onednn:+--onednn "$onednn"} --work "$root/$bench_build" "$@"
+# The FMA peak probe: one file, no dependencies.
+mkdir -p "$bench_build"
+"${CXX:-c++}" -O2 -pthread bench/fma_peak.cpp -o "$bench_build/fma_peak"
+
+exec "$python" bench/harness.py --rnnc "$rnnc" ${onednn:+--onednn "$onednn"} --fma-peak "$root/$bench_build/fma_peak" \
+  --work "$root/$bench_build" "$@"
