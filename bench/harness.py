@@ -505,12 +505,18 @@ def fma_peaks(a):
     for t in a.threads:
         if not a.fma_peak:
             break
-        r = subprocess.run([a.fma_peak, "--threads", str(t), "--seconds", "0.5"], capture_output=True, text=True)
-        if r.returncode == 0:
-            v = json.loads(r.stdout.strip().splitlines()[-1]).get("gflops")
-            if v:
-                peaks[t] = v
-                log(f"FMA peak, {t} thread(s): {v:.1f} GFLOP/s")
+        # The best of three probes: a probe that loses its core for a moment
+        # reads low, never high.
+        best = None
+        for _ in range(3):
+            r = subprocess.run([a.fma_peak, "--threads", str(t), "--seconds", "0.3"], capture_output=True, text=True)
+            if r.returncode == 0:
+                v = json.loads(r.stdout.strip().splitlines()[-1]).get("gflops")
+                if v and (best is None or v > best):
+                    best = v
+        if best:
+            peaks[t] = best
+            log(f"FMA peak, {t} thread(s): {best:.1f} GFLOP/s (best of 3 probes)")
     return peaks
 
 
@@ -584,9 +590,11 @@ def main(argv):
                   f"{', '.join(sorted(blas)) or '-'}; oneDNN ISA {', '.join(sorted(isa)) or '-'}; rnnc revision "
                   f"{git_revision()}.\n", file=f)
             if peaks:
-                print("FMA peak measured in the same run (bench/fma_peak.cpp): "
+                print("FMA peak measured in the same run (bench/fma_peak.cpp, best of 3 probes): "
                       + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ".\n", file=f)
-            print(f"Command: `bench/run.sh {' '.join(argv)}` ({a.rounds} round(s); median ms per batch, "
+            internal = {"--rnnc", "--onednn", "--fma-peak", "--work"}
+            shown = [x for i, x in enumerate(argv) if x not in internal and (i == 0 or argv[i - 1] not in internal)]
+            print(f"Command: `bench/run.sh {' '.join(shown)}` ({a.rounds} round(s); median ms per batch, "
                   f"sequences/s, GFLOP/s of the recurrent layers, % of the FMA peak; time ratios below 1: rnnc "
                   f"faster).\n", file=f)
             print_table(summary, a.libs, a.quiet, file=f, markdown=True)

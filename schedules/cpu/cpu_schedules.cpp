@@ -134,25 +134,24 @@ ScheduleParams gemm_wgrad_defaults(const KernelDesc &d, const Target &target) {
   return s;
 }
 
-ScheduleParams unit_defaults(const KernelDesc &d, const Target &target) {
+namespace {
+
+// Elementwise maps over rows of `width` columns: one vector per row slice.
+ScheduleParams map_defaults(int64_t width, const Target &target) {
   const int nv = target.natural_vector_size<float>();
   ScheduleParams s;
-  s.tile = pow2_at_least(std::min<int64_t>(d.h * d.dirs, nv), 4);
+  s.tile = pow2_at_least(std::min<int64_t>(width, nv), 4);
   s.vector = s.tile;
   s.row_tile = 1;
   s.parallel_rows = 0;
   return s;
 }
 
-ScheduleParams column_defaults(const KernelDesc &d, const Target &target) {
-  const int nv = target.natural_vector_size<float>();
-  ScheduleParams s;
-  s.tile = pow2_at_least(std::min<int64_t>(d.n, nv), 4);
-  s.vector = s.tile;
-  s.row_tile = 1;
-  s.parallel_rows = 0;
-  return s;
-}
+}  // namespace
+
+ScheduleParams unit_defaults(const KernelDesc &d, const Target &target) { return map_defaults(d.h * d.dirs, target); }
+
+ScheduleParams column_defaults(const KernelDesc &d, const Target &target) { return map_defaults(d.n, target); }
 
 ScheduleParams flat_defaults(const KernelDesc &, const Target &target) {
   const int nv = target.natural_vector_size<float>();
