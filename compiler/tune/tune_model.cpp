@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -94,6 +96,12 @@ void bench_model(const TuneOptions &o, TuneReport &r) {
 TuneReport tune_model(const TuneOptions &o, const std::function<void(const std::string &)> &progress) {
   const auto t0 = Clock::now();
   const ModelSpec spec = parse_model_file(o.model_path);
+  {
+    // Fail before the search, not after it, when the records cannot be written.
+    const std::string probe = o.out_path + ".tmp." + std::to_string(getpid());
+    if (!std::ofstream(probe)) throw std::runtime_error(o.out_path + ": cannot write the tuning records here");
+    std::remove(probe.c_str());
+  }
   const ir::Graph graph = ir::build_graph(spec);
   const codegen::TargetInfo target = codegen::parse_target(o.target);
   TuneReport r;

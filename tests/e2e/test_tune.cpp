@@ -141,6 +141,23 @@ void bad_records_are_reported_and_ignored(const ScratchDir &dir) {
   check("invalid", replaced("\"vector\": ", "\"vector\": 3, \"was\": "), "is invalid for its family", true);
 }
 
+// Bad flags and an unwritable records path fail at once, before any search.
+TEST(Tune, BadArgumentsFailBeforeSearching) {
+  ScratchDir dir;
+  const std::string model = dir.path() + "/m.toml";
+  write_text(model, kModel);
+  RunResult r = run({rnnc_exe(), "tune", model, "-o", dir.path() + "/no/such/dir/r.json"}, {}, 20);
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, dir.path() + "/no/such/dir/r.json: cannot write the tuning records")) << r.err;
+  r = run({rnnc_exe(), "tune", model, "-o", dir.path() + "/r.json", "--trials", "0"}, {}, 20);
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_TRUE(contains(r.err, "--trials must be at least 1")) << r.err;
+  r = run({rnnc_exe(), "tune", dir.path() + "/missing.toml", "-o", dir.path() + "/r.json"}, {}, 20);
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, "missing.toml")) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() + "/r.json"));
+}
+
 TEST(Tune, RecordsAreWrittenCompileToTheSameResultsAndBadOnesAreIgnored) {
   ScratchDir dir;
   {
