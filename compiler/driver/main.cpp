@@ -114,7 +114,8 @@ int cmd_compile(const std::vector<std::string> &args) {
 int cmd_tune(const std::vector<std::string> &args) {
   po::options_description desc(
       "rnnc tune MODEL -o RECORDS.json [options]\n\nMeasure schedule candidates for every tunable kernel of the "
-      "model on this machine (each checked against the kernel's C++ reference, or the default schedule's results, before it can win) and write "
+      "model on this machine (each checked against the kernel's C++ reference, or the default schedule's results, "
+      "before it can win) and write "
       "the best as tuning records for 'rnnc compile --schedules RECORDS.json'.\n\noptions");
   rnnc::tune::TuneOptions opt;
   desc.add_options()("model", po::value(&opt.model_path)->required(), "model file")(
