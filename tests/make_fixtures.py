@@ -716,8 +716,8 @@ def main():
     # remove stale case directories (only directories that look like fixture cases)
     for entry in os.listdir(FIXTURES):
         p = os.path.join(FIXTURES, entry)
-        # (state_* cases belong to make_state_fixtures.py)
-        if (os.path.isdir(p) and entry not in names and not entry.startswith("state_")
+        # (state_* and export_* cases belong to make_state_fixtures.py and make_export_fixtures.py)
+        if (os.path.isdir(p) and entry not in names and not entry.startswith(("state_", "export_"))
                 and os.path.exists(os.path.join(p, "model.toml"))):
             shutil.rmtree(p)
     for c in CASES:

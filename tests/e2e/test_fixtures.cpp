@@ -57,8 +57,11 @@ class FixtureTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST(FixtureCases, AreFoundAndComplete) {
-  const std::vector<std::string> names = fixture_cases("fwd_");
+  std::vector<std::string> names = fixture_cases("fwd_");
   ASSERT_FALSE(names.empty()) << "no fwd_* directory in " << fixtures_dir();
+  const std::vector<std::string> exported = fixture_cases("export_");
+  EXPECT_GE(exported.size(), 3u) << "export_* cases (tests/make_export_fixtures.py)";
+  names.insert(names.end(), exported.begin(), exported.end());
   for (const std::string &n : names)
     for (const char *f : {"model.toml", "weights.safetensors", "inputs.npy", "lengths.npy", "expected.npy"})
       EXPECT_TRUE(fs::is_regular_file(fixtures_dir() + "/" + n + "/" + f)) << n << " lacks " << f;
@@ -145,6 +148,10 @@ TEST_P(FixtureTest, BatchSizeDoesNotMatter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTest, ::testing::ValuesIn(fixture_cases("fwd_")),
+                         [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
+// Models written by a PyTorch user and exported by python/rnnc_export.py;
+// expected.npy is the model's own forward().
+INSTANTIATE_TEST_SUITE_P(Exported, FixtureTest, ::testing::ValuesIn(fixture_cases("export_")),
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 }  // namespace
