@@ -55,12 +55,11 @@ int64_t rows_of(int32_t kind, const Workspace &ws) {
 Region region(Model &m, const ArgDesc &a, int64_t t) {
   const ModelDesc &d = *m.desc;
   const BufferDesc &b = d.buffers[a.id];
-  const int32_t base_id = b.parent >= 0 ? b.parent : a.id;
-  const BufferDesc &base = d.buffers[base_id];
+  const BufferLocation loc = locate_buffer(d, a.id, m.ws.n);
   Region r;
   r.cols = b.cols;
-  r.stride = base.cols;
-  r.base = m.ws.storage[base_id].data() + (b.skip_state_rows ? m.ws.n * base.cols : 0) + b.col_offset;
+  r.stride = loc.stride;
+  r.base = m.ws.storage[loc.base].data() + loc.offset;
   const Geometry &g = m.geo;
   switch (a.slice) {
     case kSliceAll:

@@ -13,12 +13,8 @@ namespace {
 // Row `row` of buffer `id`, its view resolved: for a state buffer row 0 is
 // the first initial-state row.
 const float *buffer_row(const Model &m, int32_t id, int64_t row) {
-  const ModelDesc &d = *m.desc;
-  const BufferDesc &b = d.buffers[id];
-  const int32_t base_id = b.parent >= 0 ? b.parent : id;
-  const BufferDesc &base = d.buffers[base_id];
-  const int64_t r = (b.skip_state_rows ? m.geo.n : 0) + row;
-  return m.ws.storage[base_id].data() + r * base.cols + b.col_offset;
+  const BufferLocation loc = locate_buffer(*m.desc, id, m.geo.n);
+  return m.ws.storage[loc.base].data() + loc.offset + row * loc.stride;
 }
 
 // The packed row (in the state's own row order) of input position pos of seq.
@@ -39,6 +35,14 @@ std::string state_name(const ModelDesc &d, int32_t s) {
   return "layers." + std::to_string(st.layer) + " " + kind + " layer " + std::to_string(st.sublayer) + " " +
          direction_name(st);
 }
+
+JsonValue::Object state_json(const StateDesc &st) {
+  return {{"layer", JsonValue::make_string("layers." + std::to_string(st.layer))},
+          {"sublayer", JsonValue::make_int(st.sublayer)},
+          {"direction", JsonValue::make_string(direction_name(st))}};
+}
+
+JsonValue json_number(double v) { return std::isfinite(v) ? JsonValue::make_double(v) : JsonValue(); }
 
 const float *state_value(const Model &m, int32_t s, int which, int64_t seq, int64_t pos) {
   const StateDesc &st = m.desc->states[s];

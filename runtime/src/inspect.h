@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "io/json.h"
 #include "model.h"
 
 namespace rnnc_rt {
@@ -14,6 +15,12 @@ namespace rnnc_rt {
 // "layers.1 lstm layer 0 forward"-style name of state s, and its direction.
 std::string state_name(const ModelDesc &d, int32_t s);
 const char *direction_name(const StateDesc &st);
+
+// {"layer": "layers.<i>", "sublayer": k, "direction": ...}: how the JSON
+// outputs name state s.
+JsonValue::Object state_json(const StateDesc &st);
+// A number for JSON output: null when it is not finite.
+JsonValue json_number(double v);
 
 // h (which = 0) or c (which = 1) of state s after input position pos of
 // sequence seq (pos < its length), from the last forward's workspace.

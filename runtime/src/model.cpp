@@ -45,20 +45,14 @@ void allocate(Model &m, const std::vector<char> &used) {
   }
 }
 
-// Calls fn(buffer, hidden, offset) for every h (which = 0) or c (which = 1)
-// state buffer, with the offset of its block in the user's [state][n][hidden]
-// layout (blocks one after the other, PyTorch's h_n order).
+// for_each_state_block over the h (which = 0) or c (which = 1) state
+// buffers of the current batch: fn(buffer, hidden, offset).
 template <class Fn>
 void for_each_state(const Model &m, int which, Fn fn) {
   const ModelDesc &d = *m.desc;
-  int64_t offset = 0;
-  for (int32_t s = 0; s < d.num_states; ++s) {
-    const StateDesc &st = d.states[s];
-    const int32_t buf = which == 0 ? st.h_buffer : st.c_buffer;
-    if (buf < 0) continue;
-    fn(buf, static_cast<int64_t>(st.hidden), offset);
-    offset += m.geo.n * st.hidden;
-  }
+  for_each_state_block(d, which == 1, m.geo.n, [&](int32_t s, int64_t hidden, int64_t offset) {
+    fn(which == 0 ? d.states[s].h_buffer : d.states[s].c_buffer, hidden, offset);
+  });
 }
 
 // Sets the initial-state rows (sorted order) of every state buffer from
@@ -152,9 +146,15 @@ int64_t output_size(const ModelDesc &d, int64_t n, int64_t t) {
 
 int64_t state_size(const ModelDesc &d, int64_t n, bool cell_state) {
   int64_t total = 0;
-  for (int32_t s = 0; s < d.num_states; ++s)
-    if (!cell_state || d.states[s].c_buffer >= 0) total += n * d.states[s].hidden;
+  for_each_state_block(d, cell_state, n, [&](int32_t, int64_t hidden, int64_t) { total += n * hidden; });
   return total;
+}
+
+BufferLocation locate_buffer(const ModelDesc &d, int32_t id, int64_t n) {
+  const BufferDesc &b = d.buffers[id];
+  const int32_t base_id = b.parent >= 0 ? b.parent : id;
+  const int64_t stride = d.buffers[base_id].cols;
+  return BufferLocation{base_id, (b.skip_state_rows ? n * stride : 0) + b.col_offset, stride};
 }
 
 void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, BatchMode mode,
@@ -167,12 +167,10 @@ void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64
 
 OutputView output_view(const Model &m) {
   const ModelDesc &d = *m.desc;
-  const BufferDesc &ob = d.buffers[d.output_buffer];
-  const int32_t base_id = ob.parent >= 0 ? ob.parent : d.output_buffer;
-  const BufferDesc &base = d.buffers[base_id];
+  const BufferLocation loc = locate_buffer(d, d.output_buffer, m.geo.n);
   OutputView v;
-  v.data = m.ws.storage[base_id].data() + (ob.skip_state_rows ? m.geo.n * base.cols : 0) + ob.col_offset;
-  v.stride = base.cols;
+  v.data = m.ws.storage[loc.base].data() + loc.offset;
+  v.stride = loc.stride;
   v.rows = d.per_step_output ? m.geo.rows : m.geo.n;
   return v;
 }

@@ -54,6 +54,30 @@ struct Model {
   std::vector<int64_t> step_calls;
 };
 
+// Where buffer `id` lives in the workspace of a batch of n sequences: its
+// base buffer (whose storage holds it), the offset in floats of its row 0,
+// column 0 there, and its row stride (a view's is its parent's).
+struct BufferLocation {
+  int32_t base;
+  int64_t offset;
+  int64_t stride;
+};
+BufferLocation locate_buffer(const ModelDesc &d, int32_t id, int64_t n);
+
+// Calls fn(state, hidden, offset) for every state (StateDesc index) in
+// PyTorch's h_n order — with `cell`, only those with a cell state — where
+// offset is the start of its block in the flat [state][n][hidden] layout
+// of h0/c0 and h_n/c_n.
+template <class Fn>
+void for_each_state_block(const ModelDesc &d, bool cell, int64_t n, Fn fn) {
+  int64_t offset = 0;
+  for (int32_t s = 0; s < d.num_states; ++s) {
+    if (cell && d.states[s].c_buffer < 0) continue;
+    fn(s, static_cast<int64_t>(d.states[s].hidden), offset);
+    offset += n * d.states[s].hidden;
+  }
+}
+
 // Prints the time per step, most expensive first, when profiling is on.
 void print_profile(const Model &m);
 

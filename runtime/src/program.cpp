@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "error.h"
 #include "inspect.h"
+#include "io/json.h"
 #include "io/npy.h"
 #include "model.h"
 #include "rnnc/runtime_api.h"
@@ -111,26 +112,26 @@ int cmd_trace(const ModelDesc &d, const Options &o) {
     }
   }
   if (o.has("json")) {
+    // Steps no sequence reaches have no statistics: null.
     auto list = [&](const StepMoments &mo, bool std_dev) {
-      std::string r = "[";
-      for (int64_t t = 0; t < ds.t; ++t) {
-        char buf[40] = "null";
-        if (mo.count[t] > 0) std::snprintf(buf, sizeof buf, "%.9g", std_dev ? mo.stddev(t) : mo.mean(t));
-        r += (t ? ", " : "") + std::string(buf);
-      }
-      return r + "]";
+      JsonValue::Array v;
+      for (int64_t t = 0; t < ds.t; ++t)
+        v.push_back(mo.count[t] > 0 ? json_number(std_dev ? mo.stddev(t) : mo.mean(t)) : JsonValue());
+      return JsonValue::make_array(std::move(v));
     };
-    std::printf("{\"trace\": [");
+    JsonValue::Array entries;
     for (int32_t s = 0; s < d.num_states; ++s) {
-      const StateDesc &st = d.states[s];
-      std::printf("%s{\"layer\": \"layers.%d\", \"sublayer\": %d, \"direction\": \"%s\", \"h_mean\": %s, \"h_std\": %s",
-                  s ? ", " : "", st.layer, st.sublayer, direction_name(st), list(h[s], false).c_str(),
-                  list(h[s], true).c_str());
-      if (st.c_buffer >= 0)
-        std::printf(", \"c_mean\": %s, \"c_std\": %s", list(c[s], false).c_str(), list(c[s], true).c_str());
-      std::printf("}");
+      JsonValue::Object e = state_json(d.states[s]);
+      e.emplace_back("h_mean", list(h[s], false));
+      e.emplace_back("h_std", list(h[s], true));
+      if (d.states[s].c_buffer >= 0) {
+        e.emplace_back("c_mean", list(c[s], false));
+        e.emplace_back("c_std", list(c[s], true));
+      }
+      entries.push_back(JsonValue::make_object(std::move(e)));
     }
-    std::printf("]}\n");
+    std::printf("%s\n",
+                to_json(JsonValue::make_object({{"trace", JsonValue::make_array(std::move(entries))}})).c_str());
     return 0;
   }
   for (int32_t s = 0; s < d.num_states; ++s) {

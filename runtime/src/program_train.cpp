@@ -12,6 +12,7 @@
 
 #include "dataset.h"
 #include "inspect.h"
+#include "io/json.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "program.h"
@@ -254,21 +255,22 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
                          "step t (input position)", curves);
   }
   if (o.has("json")) {
-    std::printf("{\"grad_norms\": {");
-    for (int32_t p = 0; p < d.num_params; ++p) std::printf("%s\"%s\": %.9g", p ? ", " : "", d.params[p].name, norms[p]);
-    std::printf("}, \"total\": %.9g", total);
+    JsonValue::Object per_tensor;
+    for (int32_t p = 0; p < d.num_params; ++p) per_tensor.emplace_back(d.params[p].name, json_number(norms[p]));
+    JsonValue::Object doc = {{"grad_norms", JsonValue::make_object(std::move(per_tensor))},
+                             {"total", json_number(total)}};
     if (o.has("per-step")) {
-      std::printf(", \"per_step\": [");
+      JsonValue::Array entries;
       for (int32_t k = 0; k < d.num_states; ++k) {
-        const StateDesc &st = d.states[k];
-        std::printf("%s{\"layer\": \"layers.%d\", \"sublayer\": %d, \"direction\": \"%s\", \"norms\": [", k ? ", " : "",
-                    st.layer, st.sublayer, direction_name(st));
-        for (size_t t = 0; t < steps[k].size(); ++t) std::printf("%s%.9g", t ? ", " : "", steps[k][t]);
-        std::printf("]}");
+        JsonValue::Array values;
+        for (double v : steps[k]) values.push_back(json_number(v));
+        JsonValue::Object e = state_json(d.states[k]);
+        e.emplace_back("norms", JsonValue::make_array(std::move(values)));
+        entries.push_back(JsonValue::make_object(std::move(e)));
       }
-      std::printf("]");
+      doc.emplace_back("per_step", JsonValue::make_array(std::move(entries)));
     }
-    std::printf("}\n");
+    std::printf("%s\n", to_json(JsonValue::make_object(std::move(doc))).c_str());
   } else {
     for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);
     std::printf("%-40s %.6g\n", "total", total);

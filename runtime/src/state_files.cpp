@@ -7,6 +7,7 @@
 #include "io/file.h"
 #include "io/npy.h"
 #include "io/npz.h"
+#include "model.h"
 
 namespace rnnc_rt {
 
@@ -132,14 +133,11 @@ void write_states(const ModelDesc &d, const std::string &path, const float *flat
 
 void copy_state_rows(const ModelDesc &d, bool cell, const float *src, int64_t src_n, int64_t src_first, float *dst,
                      int64_t dst_n, int64_t dst_first, int64_t count) {
-  int64_t so = 0, dof = 0;
-  for (int32_t s = 0; s < d.num_states; ++s) {
-    const StateDesc &st = d.states[s];
-    if (cell && st.c_buffer < 0) continue;
-    std::memcpy(dst + dof + dst_first * st.hidden, src + so + src_first * st.hidden, sizeof(float) * count * st.hidden);
-    so += src_n * st.hidden;
-    dof += dst_n * st.hidden;
-  }
+  // Block offsets for one sequence, scaled to each side's count.
+  for_each_state_block(d, cell, 1, [&](int32_t, int64_t hidden, int64_t offset) {
+    std::memcpy(dst + offset * dst_n + dst_first * hidden, src + offset * src_n + src_first * hidden,
+                sizeof(float) * count * hidden);
+  });
 }
 
 }  // namespace rnnc_rt

@@ -148,20 +148,23 @@ std::vector<NpzMember> read_npz(const std::string &path) {
 }
 
 void write_npz(const std::string &path, const std::vector<NpzOutput> &arrays) {
+  // Per member: its zip local header, its .npy header and its data size.
+  struct Member {
+    std::string local, npy;
+    uint64_t nbytes = 0;
+  };
+  std::vector<Member> members(arrays.size());
   std::string central;
-  std::vector<std::string> headers(arrays.size());
-  std::vector<ByteSpan> pieces;
-  std::vector<std::string> local_headers(arrays.size());
   uint64_t offset = 0;
   for (size_t i = 0; i < arrays.size(); ++i) {
     const NpzOutput &a = arrays[i];
-    uint64_t nbytes = 0;
-    headers[i] = npy_file_header(path + "[" + a.key + "]", a.dtype, a.shape, &nbytes);
-    if (nbytes > 0 && !a.data) throw RtError(path + "[" + a.key + "]: no data");
-    const uint64_t size = headers[i].size() + nbytes;
+    Member &mb = members[i];
+    mb.npy = npy_file_header(path + "[" + a.key + "]", a.dtype, a.shape, &mb.nbytes);
+    if (mb.nbytes > 0 && !a.data) throw RtError(path + "[" + a.key + "]: no data");
+    const uint64_t size = mb.npy.size() + mb.nbytes;
     if (size >= kMax32 || offset >= kMax32) throw RtError(path + ": too large for a zip archive without zip64");
-    uint32_t crc = crc32_update(0, reinterpret_cast<const uint8_t *>(headers[i].data()), headers[i].size());
-    crc = crc32_update(crc, static_cast<const uint8_t *>(a.data), nbytes);
+    uint32_t crc = crc32_update(0, reinterpret_cast<const uint8_t *>(mb.npy.data()), mb.npy.size());
+    crc = crc32_update(crc, static_cast<const uint8_t *>(a.data), mb.nbytes);
     const std::string name = a.key + ".npy";
     // Version 2.0, no flags, stored, DOS time 1980-01-01 00:00.
     std::string common;
@@ -175,9 +178,8 @@ void write_npz(const std::string &path, const std::vector<NpzOutput> &arrays) {
     put(common, size, 4);
     put(common, name.size(), 2);
     put(common, 0, 2);
-    std::string &lh = local_headers[i];
-    put(lh, kLocalSig, 4);
-    lh += common + name;
+    put(mb.local, kLocalSig, 4);
+    mb.local += common + name;
     put(central, kCentralSig, 4);
     put(central, 20, 2);  // made by
     central += common;
@@ -187,14 +189,13 @@ void write_npz(const std::string &path, const std::vector<NpzOutput> &arrays) {
     put(central, 0, 4);  // external attributes
     put(central, offset, 4);
     central += name;
-    offset += lh.size() + size;
+    offset += mb.local.size() + size;
   }
+  std::vector<ByteSpan> pieces;
   for (size_t i = 0; i < arrays.size(); ++i) {
-    pieces.push_back({local_headers[i].data(), local_headers[i].size()});
-    pieces.push_back({headers[i].data(), headers[i].size()});
-    uint64_t nbytes = 0;
-    npy_file_header(path, arrays[i].dtype, arrays[i].shape, &nbytes);
-    pieces.push_back({arrays[i].data, static_cast<size_t>(nbytes)});
+    pieces.push_back({members[i].local.data(), members[i].local.size()});
+    pieces.push_back({members[i].npy.data(), members[i].npy.size()});
+    pieces.push_back({arrays[i].data, static_cast<size_t>(members[i].nbytes)});
   }
   if (offset >= kMax32) throw RtError(path + ": too large for a zip archive without zip64");
   std::string end;
