@@ -56,15 +56,15 @@ void print_tune_report(const tune::TuneReport &r, const std::string &records_pat
                 "best us", "speed-up", "tried", "checked", "best parameters");
   out << line;
   for (const tune::KernelResult &k : r.kernels) {
-    std::snprintf(line, sizeof line, "  %-40s %7lld %10.2f %10.2f %7.2fx %5d/%-3d %-9s  %s\n", k.name.c_str(),
+    std::snprintf(line, sizeof line, "  %-40s %7lld %10.2f %10.2f %7.2fx %5d/%-3d %-9s  %s\n", k.workload.c_str(),
                   static_cast<long long>(k.rows), k.default_us, k.best_us, k.default_us / k.best_us, k.trials,
-                  k.rejected, k.cpp_reference ? "C++ ref" : "default", k.best.key().c_str());
+                  k.rejected, k.cpp_reference ? "C++ ref" : "default", k.params.key().c_str());
     out << line;
   }
   out << "  (tried: candidates measured / of them refused: failed to build or differed from the reference;\n"
          "   checked: every candidate against the plain C++ reference, or against the default schedule's results)\n";
   for (const tune::KernelResult &k : r.kernels)
-    if (!k.first_rejection.empty()) out << "  refused in " << k.name << ": " << k.first_rejection << "\n";
+    if (!k.first_rejection.empty()) out << "  refused in " << k.workload << ": " << k.first_rejection << "\n";
   if (!r.untuned.empty()) {
     out << "  not tuned (no tuning space, default schedule):";
     for (const std::string &u : r.untuned) out << " " << u;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "codegen/kernel_cache.h"
@@ -32,18 +33,29 @@ struct Usage {
   std::string message;
 };
 
-po::variables_map parse(const std::string &cmd, po::options_description &desc, po::positional_options_description &pos,
-                        const std::vector<std::string> &args, bool &help) {
+// Parses a command's flags, MODEL being its one positional argument. With
+// --help prints the options and returns nullopt (the command then exits 0).
+std::optional<po::variables_map> parse(po::options_description &desc, const std::vector<std::string> &args) {
   desc.add_options()("help,h", "this text");
+  po::positional_options_description pos;
+  pos.add("model", 1);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-    help = vm.count("help") > 0;
-    if (!help) po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << desc;
+      return std::nullopt;
+    }
+    po::notify(vm);
   } catch (const po::error &e) {
     throw Usage{e.what()};
   }
   return vm;
+}
+
+// --cache-dir, else $RNNC_CACHE_DIR or ~/.cache/rnnc.
+std::string cache_dir_of(const po::variables_map &vm) {
+  return vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
 }
 
 int cmd_check(const std::vector<std::string> &args) {
@@ -53,14 +65,9 @@ int cmd_check(const std::vector<std::string> &args) {
   desc.add_options()("model", po::value(&model)->required(), "model file")(
       "json", "print the layer table as one JSON object")("dump", "print the graph IR and the plan")(
       "target", po::value(&target)->default_value("host"), "target of the plan shown by --dump");
-  po::positional_options_description pos;
-  pos.add("model", 1);
-  bool help = false;
-  po::variables_map vm = parse("check", desc, pos, args, help);
-  if (help) {
-    std::cout << desc;
-    return 0;
-  }
+  const std::optional<po::variables_map> parsed = parse(desc, args);
+  if (!parsed) return 0;
+  const po::variables_map &vm = *parsed;
   if (vm.count("json") && vm.count("dump")) throw Usage{"--json and --dump exclude each other"};
   const rnnc::CheckFormat f = vm.count("json")   ? rnnc::CheckFormat::kJson
                               : vm.count("dump") ? rnnc::CheckFormat::kDump
@@ -87,20 +94,14 @@ int cmd_compile(const std::vector<std::string> &args) {
       "with --schedules: sequences per call to choose records for (default: the records' own)")(
       "steps", po::value(&opt.steps)->default_value(0),
       "with --schedules: steps per sequence to choose records for (default: the records' own)");
-  po::positional_options_description pos;
-  pos.add("model", 1);
-  bool help = false;
-  po::variables_map vm = parse("compile", desc, pos, args, help);
-  if (help) {
-    std::cout << desc;
-    return 0;
-  }
+  const std::optional<po::variables_map> parsed = parse(desc, args);
+  if (!parsed) return 0;
+  const po::variables_map &vm = *parsed;
   if (opt.jobs < 1) throw Usage{"--jobs must be at least 1"};
   if (vm.count("no-cache")) {
     opt.cache_dir.clear();
   } else {
-    opt.cache_dir =
-        vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : rnnc::codegen::KernelCache::default_dir();
+    opt.cache_dir = cache_dir_of(vm);
   }
   opt.keep_temps = vm.count("keep-temps") > 0;
   if (opt.batch < 0 || opt.steps < 0) throw Usage{"--batch and --steps must not be negative"};
@@ -130,14 +131,9 @@ int cmd_tune(const std::vector<std::string> &args) {
       "no-bench", "skip timing the whole model with and without the records")(
       "cache-dir", po::value<std::string>(), "kernel cache for the bench's compiles (default as for compile)")(
       "seed", po::value(&opt.seed)->default_value(1), "order of the candidates and the generated data");
-  po::positional_options_description pos;
-  pos.add("model", 1);
-  bool help = false;
-  po::variables_map vm = parse("tune", desc, pos, args, help);
-  if (help) {
-    std::cout << desc;
-    return 0;
-  }
+  const std::optional<po::variables_map> parsed = parse(desc, args);
+  if (!parsed) return 0;
+  const po::variables_map &vm = *parsed;
   if (opt.batch < 0 || opt.steps < 0 || opt.threads < 0)
     throw Usage{"--batch, --steps and --threads must not be negative"};
   if (opt.trials < 1) throw Usage{"--trials must be at least 1"};

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "codegen/kernel_builder.h"
+#include "cpu/cpu_schedules.h"
 #include "tune/reference.h"
 
 namespace rnnc::tune {
@@ -34,20 +35,28 @@ PackGeometry pack_geometry(const KernelDesc &d) {
   return {d.g, d.h, d.h, false};
 }
 
-// Packs the logical weights into tiles of `tile` units (ji, g, k, jo), the
-// layout of the plan's pack kernels.
-Halide::Buffer<float> pack(const std::vector<float> &w, const PackGeometry &g, int tile) {
-  const int64_t jo_n = (g.units + tile - 1) / tile;
-  Halide::Buffer<float> out(tile, g.gates, static_cast<int>(g.k), static_cast<int>(jo_n));
-  for (int jo = 0; jo < jo_n; ++jo)
-    for (int kk = 0; kk < g.k; ++kk)
-      for (int gg = 0; gg < g.gates; ++gg)
-        for (int ji = 0; ji < tile; ++ji) {
-          const int64_t j = int64_t{jo} * tile + ji;
-          float v = 0.0f;
-          if (j < g.units) v = g.transpose ? w[kk * g.units + j] : w[(gg * g.units + j) * g.k + kk];
-          out(ji, gg, kk, jo) = v;
-        }
+// The logical weights packed for a consumer with tile `tile`, by the plan's
+// own pack kernel (the layout is defined once, in kernels::pack_weights).
+Halide::Buffer<float> pack(const std::vector<float> &w, const PackGeometry &g, const Halide::Target &target, int tile) {
+  KernelDesc d;
+  d.family = Family::kPackWeights;
+  d.g = g.gates;
+  d.h = g.units;
+  d.k = g.k;
+  d.transpose = g.transpose;
+  d.sched = schedules::default_cpu_params(d, target);
+  d.sched.tile = tile;
+  codegen::BuiltKernel k = codegen::build_kernel(d, target);
+  k.pipeline.compile_jit(target);
+  // W as the pack kernel reads it: [gates * units, k], or transposed [k, units].
+  Halide::Buffer<float> in(static_cast<int>(g.transpose ? g.units : g.k),
+                           static_cast<int>(g.transpose ? g.k : g.gates * g.units));
+  size_t i = 0;
+  in.for_each_value([&](float &x) { x = w[i++]; });
+  Halide::Buffer<float> out(tile, g.gates, static_cast<int>(g.k), static_cast<int>((g.units + tile - 1) / tile));
+  Halide::ParamMap pm;
+  pm.set(std::get<Halide::ImageParam>(k.inputs[0]), in);
+  k.pipeline.realize(Halide::Realization(out), target, pm);
   return out;
 }
 
@@ -208,7 +217,11 @@ std::unique_ptr<KernelHarness::Run> KernelHarness::make_run(const schedules::Sch
       for (size_t i = 0; i < idx.size(); ++i) ib(static_cast<int>(i)) = idx[i];
       b = ib;
     } else if (a.dims == 4) {
-      b = pack(logical_[fi++], pack_geometry(d), p.tile);
+      // Packed once per (weights, tile): every candidate with that tile shares it.
+      const size_t which = fi++;
+      auto &cached = packed_[{which, p.tile}];
+      if (!cached.defined()) cached = pack(logical_[which], pack_geometry(d), target_, p.tile);
+      b = cached;
     } else {
       const std::vector<float> &v = logical_[fi++];
       Halide::Buffer<float> fb =

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -59,6 +60,7 @@ class KernelHarness {
   // The logical (unpacked) inputs, packed per candidate's tile.
   std::vector<std::vector<float>> logical_;
   std::vector<std::vector<int32_t>> indices_;
+  std::map<std::pair<size_t, int>, Halide::Buffer<float>> packed_;  // (logical input, tile) -> packed weights
   std::vector<std::vector<float>> reference_outputs_;
   bool has_cpp_reference_ = false;
 };

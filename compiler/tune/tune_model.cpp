@@ -32,24 +32,24 @@ constexpr double kMinGain = 1.03;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Median ms of `prog bench` over `rounds` runs.
-double bench_ms(const std::string &prog, const TuneReport &r, bool train, int rounds) {
-  std::vector<double> ms;
-  for (int i = 0; i < rounds; ++i) {
-    std::vector<std::string> argv = {prog,        "bench",
-                                     "--batch",   std::to_string(r.batch),
-                                     "--steps",   std::to_string(r.steps),
-                                     "--threads", std::to_string(r.threads),
-                                     "--repeat",  "20"};
-    if (train) argv.push_back("--train");
-    const codegen::ProcessResult p = codegen::run_process(argv);
-    const size_t at = p.output.rfind("bench: median_ms=");
-    if (!p.started || p.status != 0 || at == std::string::npos)
-      throw std::runtime_error("the model's bench failed:\n" + p.output);
-    ms.push_back(std::stod(p.output.substr(at + 17)));
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The median ms of one `prog bench` run (its own 20 timed runs).
+double bench_ms(const std::string &prog, const TuneReport &r) {
+  std::vector<std::string> argv = {prog,        "bench",
+                                   "--batch",   std::to_string(r.batch),
+                                   "--steps",   std::to_string(r.steps),
+                                   "--threads", std::to_string(r.threads),
+                                   "--repeat",  "20"};
+  if (r.training) argv.push_back("--train");
+  const codegen::ProcessResult p = codegen::run_process(argv);
+  const size_t at = p.output.rfind("bench: median_ms=");
+  if (!p.started || p.status != 0 || at == std::string::npos)
+    throw std::runtime_error("the model's bench failed:\n" + p.output);
+  return std::stod(p.output.substr(at + 17));
 }
 
 // Compiles the model with (or without) the records and times its bench,
@@ -80,14 +80,12 @@ void bench_model(const TuneOptions &o, TuneReport &r) {
   const std::string pa = dir + "/default/" + a.model;
   const std::string pb = dir + "/tuned/" + b.model;
   std::vector<double> da, db;
-  for (int round = 0; round < 3; ++round) {
-    da.push_back(bench_ms(pa, r, r.training, 1));
-    db.push_back(bench_ms(pb, r, r.training, 1));
+  for (int round = 0; round < 3; ++round) {  // alternating, so that drift affects both alike
+    da.push_back(bench_ms(pa, r));
+    db.push_back(bench_ms(pb, r));
   }
-  std::sort(da.begin(), da.end());
-  std::sort(db.begin(), db.end());
-  r.bench_default_ms = da[1];
-  r.bench_tuned_ms = db[1];
+  r.bench_default_ms = median(da);
+  r.bench_tuned_ms = median(db);
   r.benched = true;
 }
 
@@ -144,19 +142,19 @@ TuneReport tune_model(const TuneOptions &o, const std::function<void(const std::
     const double kernel_budget = std::max(0.0, (search_budget - since(t0)) / static_cast<double>(todo.size() - ki));
     const auto tk = Clock::now();
     KernelResult kr;
-    kr.name = d.workload_key();
+    kr.workload = d.workload_key();
     kr.rows = schedules::workload_rows(d, r.batch, r.steps);
     std::vector<schedules::ScheduleParams> space = schedules::cpu_tuning_space(d, target.kernels);
     const schedules::ScheduleParams def = space.front();
     std::shuffle(space.begin() + 1, space.end(), rng);
-    progress("[" + std::to_string(ki + 1) + "/" + std::to_string(todo.size()) + "] " + kr.name + ": reference");
+    progress("[" + std::to_string(ki + 1) + "/" + std::to_string(todo.size()) + "] " + kr.workload + ": reference");
     KernelHarness h(Workload{d, kr.rows}, jit, def, o.seed);
     kr.cpp_reference = h.has_cpp_reference();
     const Measurement m0 = h.measure(def);
     if (!m0.ok)
-      throw std::runtime_error("kernel " + kr.name + ": the default schedule fails its own check: " + m0.error);
+      throw std::runtime_error("kernel " + kr.workload + ": the default schedule fails its own check: " + m0.error);
     kr.default_us = kr.best_us = m0.us;
-    kr.best = def;
+    kr.params = def;
     kr.trials = 1;
     for (size_t c = 1; c < space.size() && kr.trials < o.trials; ++c) {
       if (since(tk) > kernel_budget) break;
@@ -168,43 +166,33 @@ TuneReport tune_model(const TuneOptions &o, const std::function<void(const std::
       }
       if (m.us < kr.best_us) {
         kr.best_us = m.us;
-        kr.best = space[c];
+        kr.params = space[c];
       }
       char line[256];
       std::snprintf(line, sizeof line, "[%zu/%zu] %s: %d/%d candidates, default %.1f us, best %.1f us", ki + 1,
-                    todo.size(), kr.name.c_str(), kr.trials, std::min<int>(o.trials, static_cast<int>(space.size())),
-                    kr.default_us, kr.best_us);
+                    todo.size(), kr.workload.c_str(), kr.trials,
+                    std::min<int>(o.trials, static_cast<int>(space.size())), kr.default_us, kr.best_us);
       progress(line);
     }
     // Confirm the winner against the default, measured alternately: a
     // candidate replaces the default only when it is faster by more than
     // the measurement's noise (kMinGain).
-    if (kr.best != def) {
+    if (kr.params != def) {
       std::vector<double> td, tb;
       for (int round = 0; round < 3; ++round) {
-        const Measurement a = h.measure(def), b = h.measure(kr.best);
+        const Measurement a = h.measure(def), b = h.measure(kr.params);
         if (a.ok) td.push_back(a.us);
         if (b.ok) tb.push_back(b.us);
       }
-      std::sort(td.begin(), td.end());
-      std::sort(tb.begin(), tb.end());
-      if (td.empty() || tb.empty() || tb[tb.size() / 2] * kMinGain > td[td.size() / 2]) {
-        kr.best = def;
-        kr.best_us = kr.default_us = td.empty() ? kr.default_us : td[td.size() / 2];
+      kr.default_us = td.empty() ? kr.default_us : median(td);
+      if (tb.empty() || median(tb) * kMinGain > kr.default_us) {
+        kr.params = def;
+        kr.best_us = kr.default_us;
       } else {
-        kr.default_us = td[td.size() / 2];
-        kr.best_us = tb[tb.size() / 2];
+        kr.best_us = median(tb);
       }
     }
-    schedules::TuningRecord rec;
-    rec.workload = kr.name;
-    rec.rows = kr.rows;
-    rec.params = kr.best;
-    rec.default_us = kr.default_us;
-    rec.best_us = kr.best_us;
-    rec.trials = kr.trials;
-    rec.rejected = kr.rejected;
-    recs.records.push_back(rec);
+    recs.records.push_back(kr);
     r.kernels.push_back(kr);
   }
   r.search_seconds = since(t0);

@@ -27,13 +27,9 @@ struct TuneOptions {
   uint32_t seed = 1;  // candidate order and generated data
 };
 
-struct KernelResult {
-  std::string name;  // workload key
-  int64_t rows = 0;
-  double default_us = 0, best_us = 0;
-  schedules::ScheduleParams best;
-  int trials = 0, rejected = 0;
-  std::string first_rejection;  // why the first rejected candidate was refused
+// A kernel's record (what the records file keeps) and what the report adds.
+struct KernelResult : schedules::TuningRecord {
+  std::string first_rejection;  // why the first refused candidate was refused
   bool cpp_reference = false;   // checked against the C++ reference (else the default schedule's results)
 };
 

@@ -83,6 +83,12 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
   for (kernels::PackedProduct &p : prods) product_at(p, out, blocked ? jt : ro, s);
 }
 
+bool is_step(Family f) {
+  return f == Family::kRnnStepFwd || f == Family::kLstmStepFwd || f == Family::kGruStepFwd ||
+         f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd;
+}
+bool is_step_bwd(Family f) { return f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd; }
+
 int64_t parallel_rows_for(int64_t flops_per_row) {
   return std::max<int64_t>(1, ceil_div(kParallelFlops, std::max<int64_t>(flops_per_row, 1)));
 }
@@ -103,23 +109,16 @@ ScheduleParams gemm_fwd_defaults(const KernelDesc &d, const Target &target) {
   return s;
 }
 
-ScheduleParams step_fwd_defaults(const KernelDesc &d, const Target &target) {
+ScheduleParams step_defaults(const KernelDesc &d, const Target &target) {
+  // Forward: a register tile holds the g gates of its units for each row.
+  // Backward: dh_prev = W^T da, whose units are the h inputs of W, reduced
+  // over g*h: one accumulator per unit and row.
   const int nv = target.natural_vector_size<float>();
+  const bool backward = is_step_bwd(d.family);
   ScheduleParams s;
   s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
   s.vector = s.tile;
-  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / d.g));
-  s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
-  return s;
-}
-
-ScheduleParams step_bwd_defaults(const KernelDesc &d, const Target &target) {
-  // dh_prev = W^T da: units are the h inputs of W, reduced over g*h.
-  const int nv = target.natural_vector_size<float>();
-  ScheduleParams s;
-  s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
-  s.vector = s.tile;
-  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv)));
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (backward ? 1 : d.g)));
   s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
   return s;
 }
@@ -165,12 +164,6 @@ ScheduleParams flat_defaults(const KernelDesc &, const Target &target) {
 }
 
 namespace {
-
-bool is_step(Family f) {
-  return f == Family::kRnnStepFwd || f == Family::kLstmStepFwd || f == Family::kGruStepFwd ||
-         f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd;
-}
-bool is_step_bwd(Family f) { return f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd; }
 
 // Vector accumulators one register tile of `p` holds.
 int accumulators(const KernelDesc &d, const ScheduleParams &p) {

@@ -18,8 +18,7 @@ ScheduleParams default_cpu_params(const kernels::KernelDesc &d, const Halide::Ta
 // products over packed weights, forward and backward steps, weight
 // gradients, per-unit and per-column maps, flat updates.
 ScheduleParams gemm_fwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
-ScheduleParams step_fwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
-ScheduleParams step_bwd_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
+ScheduleParams step_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
 ScheduleParams gemm_wgrad_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
 ScheduleParams unit_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
 ScheduleParams column_defaults(const kernels::KernelDesc &d, const Halide::Target &target);
