@@ -1,10 +1,15 @@
 #!/bin/sh
 # Installs the Debian 12 packages rnnc needs to build and test (and, with
-# --bench, the references its benchmarks compare against). Idempotent: does
+# --bench, the references its benchmarks compare against; with --python,
+# PyTorch for python/rnnc_export.py and the fixture scripts). Idempotent: does
 # nothing when everything is present.
 set -eu
 
 packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev"
+# --python: what python/rnnc_export.py and the fixture scripts need.
+if [ "${1:-}" = "--python" ]; then
+  packages="$packages python3-torch python3-numpy"
+fi
 if [ "${1:-}" = "--bench" ]; then
   # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).
   packages="$packages libdnnl-dev ocl-icd-opencl-dev python3-torch python3-numpy libopenblas0-openmp"

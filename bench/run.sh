@@ -4,7 +4,8 @@
 #
 #   bench/run.sh [--quick] [--configs a,c,...] [--threads 1,2] [--out results.json] [...]
 #
-# Needs rnnc built (${RNNC_BUILD_DIR:-build}/bin/rnnc; .ci/build.sh builds it).
+# Builds rnnc first when ${RNNC_BUILD_DIR:-build}/bin/rnnc is missing, and
+# installs the reference libraries when they are (.ci/install-deps.sh --bench).
 # Builds the oneDNN harness into ${BENCH_BUILD_DIR:-build-bench} (the project
 # configured with -DRNNC_BUILD_BENCH=ON), compiles the model files with rnnc
 # into that directory, then runs bench/harness.py, which measures and prints
@@ -36,9 +37,9 @@ case ",$libs," in *,torch,*) need_torch=1 ;; *) need_torch=0 ;; esac
 
 rnnc="$root/$rnnc_build/bin/rnnc"
 if [ ! -x "$rnnc" ]; then
-  echo "run.sh: rnnc is not built ($rnnc is missing)." >&2
-  echo "run.sh: build it first: .ci/build.sh (or: cmake -S . -B $rnnc_build && cmake --build $rnnc_build -j2)" >&2
-  exit 1
+  echo "run.sh: rnnc is not built ($rnnc is missing); building it (.ci/install-deps.sh, .ci/build.sh)" >&2
+  .ci/install-deps.sh
+  BUILD_DIR="$rnnc_build" .ci/build.sh
 fi
 if [ ! -x "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "run.sh: $python (3.11 or newer, for tomllib) is needed to run the harness; set PYTHON=..." >&2
@@ -52,10 +53,14 @@ if [ "$need_torch" = 1 ] && ! "$python" -c 'import torch, numpy' 2>/dev/null; th
   missing="$missing PyTorch (python3-torch, python3-numpy for $python)"
 fi
 if [ -n "$missing" ]; then
-  echo "run.sh: the reference libraries are missing:$missing." >&2
-  echo "run.sh: $install_hint" >&2
-  echo "run.sh: (or leave them out with --libs, e.g. --libs rnnc,torch)" >&2
-  exit 1
+  # Install what the run needs, as the README's other commands do; say how
+  # to do without when that is not possible (no root).
+  echo "run.sh: the reference libraries are missing:$missing; installing them (.ci/install-deps.sh --bench)" >&2
+  if ! .ci/install-deps.sh --bench; then
+    echo "run.sh: $install_hint" >&2
+    echo "run.sh: (or leave them out with --libs, e.g. --libs rnnc,torch)" >&2
+    exit 1
+  fi
 fi
 
 onednn=""

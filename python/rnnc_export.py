@@ -39,8 +39,14 @@ import re
 import struct
 import sys
 
-import torch
-import torch.nn as nn
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:  # pragma: no cover - depends on the machine
+    if __name__ == "__main__":
+        sys.exit("rnnc_export: PyTorch is missing; install Debian's python3-torch "
+                 "(.ci/install-deps.sh --python) and run with /usr/bin/python3")
+    raise
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 SUPPORTED = (nn.Embedding, nn.RNN, nn.LSTM, nn.GRU, nn.Dropout, nn.Linear)
