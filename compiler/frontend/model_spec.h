@@ -53,6 +53,9 @@ struct LayerSpec {
   bool linear_before_reset = true;
   InitScheme init = InitScheme::kPytorch;
   int64_t chrono_t_max = 0;  // chrono: the longest dependency T, >= 2
+  double clip = 0.0;          // > 0: gate pre-activations clamped to [-clip, clip] (ONNX `clip`)
+  bool peepholes = false;     // lstm: ONNX's P (i and f read c_{t-1}, o reads c_t)
+  bool input_forget = false;  // lstm: ONNX's input_forget, f = 1 - i
   // readout
   ReadoutMode mode = ReadoutMode::kLast;
   // dropout

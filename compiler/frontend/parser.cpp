@@ -23,11 +23,14 @@ const std::vector<std::string> kTrainKeys = {"optimizer", "learning_rate",  "bet
 
 const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
     {LayerKind::kEmbedding, {"kind", "dim"}},
-    {LayerKind::kRnn, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "nonlinearity", "init"}},
-    {LayerKind::kLstm, {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "init", "chrono_t_max"}},
+    {LayerKind::kRnn,
+     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "nonlinearity", "init", "clip"}},
+    {LayerKind::kLstm,
+     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "init", "chrono_t_max", "clip", "peepholes",
+      "input_forget"}},
     {LayerKind::kGru,
      {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "linear_before_reset", "init",
-      "chrono_t_max"}},
+      "chrono_t_max", "clip"}},
     {LayerKind::kReadout, {"kind", "mode"}},
     {LayerKind::kDropout, {"kind", "p"}},
     {LayerKind::kLinear, {"kind", "out", "bias"}},
@@ -307,6 +310,14 @@ class Parser {
                     ? Nonlinearity::kTanh
                     : Nonlinearity::kRelu;
           if (l.kind == LayerKind::kGru) l.linear_before_reset = get_bool(*t, "linear_before_reset", true);
+          if (l.kind == LayerKind::kLstm) {
+            l.peepholes = get_bool(*t, "peepholes", false);
+            l.input_forget = get_bool(*t, "input_forget", false);
+          }
+          // ONNX's `clip`: every activation's input bounded to [-clip, clip].
+          l.clip = get_real(*t, "clip", 0.0, -HUGE_VAL, HUGE_VAL, false);
+          if (const toml::node *c = t->get("clip"); c && l.clip <= 0)
+            fail(c->source(), "'clip' must be positive (it bounds the gate pre-activations to [-clip, clip])");
           parse_init(*t, l, kind);
           break;
         case LayerKind::kReadout: {

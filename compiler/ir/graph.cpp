@@ -147,6 +147,9 @@ Graph build_graph(const ModelSpec &spec) {
         n.bias = l.bias;
         n.nonlinearity = l.nonlinearity;
         n.linear_before_reset = l.linear_before_reset;
+        n.clip = l.clip;
+        n.peepholes = l.peepholes;
+        n.input_forget = l.input_forget;
         n.out = TensorType{true, l.hidden * n.directions(), false};
         const int64_t gh = gate_count(n.cell) * l.hidden;
         const double bound = 1.0 / std::sqrt(static_cast<double>(l.hidden));
@@ -164,6 +167,8 @@ Graph build_graph(const ModelSpec &spec) {
               b.add_param(n, index, "bias_ih" + sfx, {gh}, InitKind::kUniform, bound);
               b.add_param(n, index, "bias_hh" + sfx, {gh}, InitKind::kUniform, bound);
             }
+            // ONNX's P for (i, o, f) is stored in rnnc's gate order (i, f, o).
+            if (l.peepholes) b.add_param(n, index, "peephole" + sfx, {3 * l.hidden}, InitKind::kUniform, bound);
           }
         }
         break;
@@ -256,7 +261,7 @@ void verify(const Graph &g) {
   // Shapes of recurrent parameters follow the PyTorch formulas.
   for (const Node &n : g.nodes) {
     if (n.op != Op::kRecurrent) continue;
-    const size_t per = n.bias ? 4 : 2;
+    const size_t per = n.params_per_direction();
     if (n.params.size() != per * n.num_layers * n.directions()) fail("recurrent node has a wrong parameter count");
     const int64_t gh = gate_count(n.cell) * n.hidden;
     for (int64_t k = 0; k < n.num_layers; ++k)
@@ -292,6 +297,9 @@ std::string describe_impl(const Graph &g, const Node &n) {
       if (!n.bias) s << ", no bias";
       if (n.cell == Cell::kRnn) s << ", " << to_string(n.nonlinearity);
       if (n.cell == Cell::kGru && !n.linear_before_reset) s << ", reset before linear";
+      if (n.peepholes) s << ", peepholes";
+      if (n.input_forget) s << ", coupled input-forget";
+      if (n.clip > 0) s << ", clip " << n.clip;
       for (int p : n.params)
         if (g.params[p].init == InitKind::kChronoLstm || g.params[p].init == InitKind::kChronoGru) {
           s << ", chrono init T " << g.params[p].bound;

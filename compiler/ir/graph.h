@@ -71,6 +71,9 @@ struct Node {
   bool bias = true;
   Nonlinearity nonlinearity = Nonlinearity::kTanh;
   bool linear_before_reset = true;
+  double clip = 0.0;  // > 0: activation inputs clamped to [-clip, clip]
+  bool peepholes = false;
+  bool input_forget = false;
   // kReadout
   ReadoutMode mode = ReadoutMode::kLast;
   // kDropout
@@ -81,6 +84,9 @@ struct Node {
   std::vector<int> params;  // indices into Graph::params, in state_dict order
 
   int directions() const { return bidirectional ? 2 : 1; }
+  // Parameters of one direction of one stacked layer: weight_ih, weight_hh,
+  // then with bias bias_ih, bias_hh, then with peepholes the peephole vector.
+  size_t params_per_direction() const { return (bias ? 4 : 2) + (peepholes ? 1 : 0); }
   // Input width of stacked sub-layer `l` of a recurrent node.
   int64_t sublayer_input(int64_t l) const { return l == 0 ? in.width : hidden * directions(); }
 };

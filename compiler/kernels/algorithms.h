@@ -141,6 +141,12 @@ void define_step_product(CellAlgorithm &a, const Halide::ImageParam &w, const Ha
 // gradients `da`; returns its value for unit a.k of row a.r.
 Halide::Expr define_dh_prev_product(CellAlgorithm &a, const Halide::ImageParam &wt, const Halide::Func &da,
                                     int64_t k_extent, int tile);
+// Clipping steps save, per unit, which gate pre-activations stayed inside
+// [-clip, clip] (where the clamp's derivative is 1) as one float holding
+// the sum of 2^q over those gates q; an undefined Expr marks a gate whose
+// pre-activation is unused (bit 0). clip_mask_bit reads bit q back (0 or 1).
+Halide::Expr pack_clip_mask(const std::vector<Halide::Expr> &pre, const Halide::Expr &clip);
+Halide::Expr clip_mask_bit(const Halide::Expr &mask, int q);
 // The counter-based random number of dropout: a uint32 from (seed, site,
 // element), with good avalanche (two rounds of the lowbias32 mixer).
 Halide::Expr dropout_hash(Halide::Expr seed, Halide::Expr site, Halide::Expr element);

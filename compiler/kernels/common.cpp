@@ -90,4 +90,17 @@ Expr dropout_hash(Expr seed, Expr site, Expr element) {
   return mix(mix(cast<uint32_t>(element) ^ key) + key);
 }
 
+Expr pack_clip_mask(const std::vector<Expr> &pre, const Expr &clip) {
+  Expr m = 0.0f;
+  for (size_t q = 0; q < pre.size(); ++q)
+    if (pre[q].defined()) m += select(abs(pre[q]) <= clip, static_cast<float>(1 << q), 0.0f);
+  return m;
+}
+
+Expr clip_mask_bit(const Expr &mask, int q) {
+  // mask is a small integer in float: the divisions and floors are exact.
+  Expr s = mask * (1.0f / static_cast<float>(1 << q));
+  return floor(s) - 2.0f * floor(s * 0.5f);
+}
+
 }  // namespace rnnc::kernels::detail

@@ -26,7 +26,9 @@ std::string gemm_sizes(const KernelDesc &d) {
 std::string step_sizes(const KernelDesc &d) {
   const bool rnn = d.family == Family::kRnnStepFwd || d.family == Family::kRnnStepBwd;
   const bool gru = d.family == Family::kGruStepFwd || d.family == Family::kGruStepBwd;
+  const bool lstm = d.family == Family::kLstmStepFwd || d.family == Family::kLstmStepBwd;
   return tag("h", d.h) + (rnn && d.relu ? "_relu" : "") + (gru && !d.linear_before_reset ? "_onnx" : "") +
+         (lstm && d.peephole ? "_peep" : "") + (lstm && d.input_forget ? "_cifg" : "") + (d.clip ? "_clip" : "") +
          (d.train ? "_train" : "");
 }
 std::string readout_sizes(const KernelDesc &d) { return tag("h", d.h) + tag("d", d.dirs); }
@@ -56,27 +58,45 @@ std::vector<ArgSig> gemm_fwd_signature(const KernelDesc &d) {
   return s;
 }
 
+// What a clipping step saves in training for its backward: per unit, the
+// clamp's derivative of every gate as bits (gate q: 2^q when not clamped).
+void add_clip_mask(std::vector<ArgSig> &s, const KernelDesc &d, bool output) {
+  if (d.clip) s.push_back(output ? out_f("clip_mask", 2, d.h) : in_f("clip_mask", 2, d.h));
+}
+
 std::vector<ArgSig> rnn_step_fwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  return {in_f("xp", 2, d.h), in_f("h_prev", 2, d.h), in_f("w", 4, t), in_f("bias", 1, d.h), out_f("h", 2, d.h)};
+  std::vector<ArgSig> s = {in_f("xp", 2, d.h), in_f("h_prev", 2, d.h), in_f("w", 4, t), in_f("bias", 1, d.h)};
+  if (d.clip) s.push_back(sc_f("clip"));
+  s.push_back(out_f("h", 2, d.h));
+  if (d.train) add_clip_mask(s, d, true);
+  return s;
 }
 
 std::vector<ArgSig> lstm_step_fwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h),   in_f("h_prev", 2, d.h), in_f("c_prev", 2, d.h), in_f("w", 4, t),
-                           in_f("bias", 1, 4 * d.h), out_f("h", 2, d.h),     out_f("c", 2, d.h)};
-  if (d.train)
+  std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, d.h), in_f("c_prev", 2, d.h), in_f("w", 4, t),
+                           in_f("bias", 1, 4 * d.h)};
+  if (d.peephole) s.push_back(in_f("peephole", 1, 3 * d.h));
+  if (d.clip) s.push_back(sc_f("clip"));
+  s.push_back(out_f("h", 2, d.h));
+  s.push_back(out_f("c", 2, d.h));
+  if (d.train) {
     for (const char *gname : {"gate_i", "gate_f", "gate_g", "gate_o"}) s.push_back(out_f(gname, 2, d.h));
+    add_clip_mask(s, d, true);
+  }
   return s;
 }
 
 std::vector<ArgSig> gru_step_fwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  std::vector<ArgSig> s = {in_f("xp", 2, 3 * d.h), in_f("h_prev", 2, d.h), in_f("w", 4, t), in_f("bias", 1, 3 * d.h),
-                           out_f("h", 2, d.h)};
+  std::vector<ArgSig> s = {in_f("xp", 2, 3 * d.h), in_f("h_prev", 2, d.h), in_f("w", 4, t), in_f("bias", 1, 3 * d.h)};
+  if (d.clip) s.push_back(sc_f("clip"));
+  s.push_back(out_f("h", 2, d.h));
   if (d.train) {
     for (const char *gname : {"gate_r", "gate_z", "gate_n"}) s.push_back(out_f(gname, 2, d.h));
     if (d.linear_before_reset) s.push_back(out_f("hn", 2, d.h));
+    add_clip_mask(s, d, true);
   }
   return s;
 }
@@ -107,27 +127,39 @@ std::vector<ArgSig> scatter_rows_signature(const KernelDesc &d) {
 
 std::vector<ArgSig> rnn_step_bwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  return {in_f("dout", 2, d.h), in_f("dh_next", 2, d.h), in_f("h", 2, d.h),
-          in_f("wt", 4, t),     out_f("da", 2, d.h),     out_f("dh_prev", 2, d.h)};
+  std::vector<ArgSig> s = {in_f("dout", 2, d.h), in_f("dh_next", 2, d.h), in_f("h", 2, d.h)};
+  add_clip_mask(s, d, false);
+  for (ArgSig a : {in_f("wt", 4, t), out_f("da", 2, d.h), out_f("dh_prev", 2, d.h)}) s.push_back(a);
+  return s;
 }
 
 std::vector<ArgSig> lstm_step_bwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  return {in_f("dout", 2, d.h),    in_f("dh_next", 2, d.h), in_f("dc_next", 2, d.h), in_f("gate_i", 2, d.h),
-          in_f("gate_f", 2, d.h),  in_f("gate_g", 2, d.h),  in_f("gate_o", 2, d.h),  in_f("c", 2, d.h),
-          in_f("c_prev", 2, d.h),  in_f("wt", 4, t),        out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, d.h),
-          out_f("dc_prev", 2, d.h)};
+  std::vector<ArgSig> s = {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("dc_next", 2, d.h),
+                           in_f("gate_i", 2, d.h), in_f("gate_f", 2, d.h),  in_f("gate_g", 2, d.h),
+                           in_f("gate_o", 2, d.h)};
+  add_clip_mask(s, d, false);
+  for (ArgSig a : {in_f("c", 2, d.h), in_f("c_prev", 2, d.h), in_f("wt", 4, t)}) s.push_back(a);
+  if (d.peephole) s.push_back(in_f("peephole", 1, 3 * d.h));
+  for (ArgSig a : {out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, d.h), out_f("dc_prev", 2, d.h)}) s.push_back(a);
+  if (d.peephole)
+    for (const char *p : {"dpeephole_i", "dpeephole_f", "dpeephole_o"}) s.push_back(out_f(p, 2, d.h));
+  return s;
 }
 
 std::vector<ArgSig> gru_step_bwd_signature(const KernelDesc &d) {
   const int64_t t = d.sched.tile;
-  if (d.linear_before_reset)
-    return {in_f("dout", 2, d.h),     in_f("dh_next", 2, d.h),  in_f("h_prev", 2, d.h),  in_f("gate_r", 2, d.h),
-            in_f("gate_z", 2, d.h),   in_f("gate_n", 2, d.h),   in_f("hn", 2, d.h),      in_f("wt", 4, t),
-            out_f("dxp", 2, 3 * d.h), out_f("dhp", 2, 3 * d.h), out_f("dh_prev", 2, d.h)};
-  return {in_f("dout", 2, d.h),     in_f("dh_next", 2, d.h), in_f("h_prev", 2, d.h), in_f("gate_r", 2, d.h),
-          in_f("gate_z", 2, d.h),   in_f("gate_n", 2, d.h),  in_f("wt", 4, t),       out_f("da", 2, 3 * d.h),
-          out_f("dh_prev", 2, d.h), out_f("rh", 2, d.h)};
+  std::vector<ArgSig> s = {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("h_prev", 2, d.h),
+                           in_f("gate_r", 2, d.h), in_f("gate_z", 2, d.h),  in_f("gate_n", 2, d.h)};
+  if (d.linear_before_reset) s.push_back(in_f("hn", 2, d.h));
+  add_clip_mask(s, d, false);
+  s.push_back(in_f("wt", 4, t));
+  if (d.linear_before_reset) {
+    for (ArgSig a : {out_f("dxp", 2, 3 * d.h), out_f("dhp", 2, 3 * d.h), out_f("dh_prev", 2, d.h)}) s.push_back(a);
+  } else {
+    for (ArgSig a : {out_f("da", 2, 3 * d.h), out_f("dh_prev", 2, d.h), out_f("rh", 2, d.h)}) s.push_back(a);
+  }
+  return s;
 }
 
 std::vector<ArgSig> readout_last_bwd_signature(const KernelDesc &d) {
@@ -230,6 +262,12 @@ std::optional<KernelDesc> parse_workload_key(const std::string &key) {
     const size_t next = key.find('_', at + 1);
     const std::string part = key.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
     at = next == std::string::npos ? key.size() : next;
+    if (part == "relu") d.relu = true;
+    if (part == "onnx") d.linear_before_reset = false;
+    if (part == "peep") d.peephole = true;
+    if (part == "cifg") d.input_forget = true;
+    if (part == "clip") d.clip = true;
+    if (part == "train") d.train = true;
     if (part.size() < 2 || !std::isdigit(static_cast<unsigned char>(part[1]))) continue;
     const int64_t v = std::stoll(part.substr(1));
     switch (part[0]) {

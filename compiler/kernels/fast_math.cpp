@@ -4,6 +4,19 @@ namespace rnnc::kernels {
 
 using namespace Halide;
 
+namespace {
+
+// body(v) with v bound to x by a Let: x is used several times, and a large x
+// (a clamped pre-activation) repeated as a tree makes the simplifier slow.
+template <typename F>
+Expr with_let(const Expr &x, F body) {
+  if (x.as<Internal::Variable>() || Internal::is_const(x)) return body(x);
+  const std::string name = Internal::unique_name('t');
+  return Internal::Let::make(name, x, body(Internal::Variable::make(x.type(), name)));
+}
+
+}  // namespace
+
 Expr exp_f32(Expr x) {
   // Range reduction x = n ln2 + r with |r| <= ln2/2, then a degree-6
   // polynomial for e^r and 2^n built in the exponent bits. The clamp keeps n
@@ -26,7 +39,8 @@ Expr exp_f32(Expr x) {
 
 Expr sigmoid_f32(Expr x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
-Expr tanh_f32(Expr x) {
+Expr tanh_f32(Expr x_in) {
+  return with_let(x_in, [](Expr x) {
   // Small |x|: odd polynomial (no cancellation); otherwise 1 - 2/(e^2|x| + 1).
   Expr ax = abs(x);
   Expr z = x * x;
@@ -39,6 +53,7 @@ Expr tanh_f32(Expr x) {
   Expr large = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
   large = select(x < 0.0f, -large, large);
   return select(ax < 0.625f, small, large);
+  });
 }
 
 }  // namespace rnnc::kernels

@@ -4,6 +4,8 @@
 //   ONNX default form:                    n = tanh(x_n + W_hn (r ⊙ h) + b_hn)
 //   h' = (1 - z) ⊙ n + z ⊙ h
 // x_* already include b_i*.
+// clip (ONNX): the pre-activations of r, z and n clamped to [-clip, clip]; in
+// training the kernel also saves which were not clamped (detail::pack_clip_mask).
 #include "kernels/algorithms.h"
 #include "kernels/fast_math.h"
 
@@ -21,6 +23,9 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
   ImageParam w = detail::packed_weights("w", d, 3, h, h);
   ImageParam bias = detail::vector_input("bias", 3 * h);
   a.inputs = {xp, h_prev, w, bias};
+  Param<float> clip("clip");
+  if (d.clip) a.inputs.push_back(clip);
+  auto bounded = [&](Expr x) { return d.clip ? clamp(x, -clip, clip) : x; };
   a.j = Var("j");
   a.r = Var("r");
   const Var &j = a.j, &r = a.r;
@@ -33,12 +38,16 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
   if (d.linear_before_reset) {
     detail::define_packed_product(a.prod, w, hin, h, 3);
     auto hw = [&](int g) { return a.prod.mm(j % tile, g, j / tile, r) + bias(g * h + j); };
-    Expr gr = sigmoid_f32(xp(j, r) + hw(0));
-    Expr gz = sigmoid_f32(xp(h + j, r) + hw(1));
+    Expr ar = xp(j, r) + hw(0), az = xp(h + j, r) + hw(1);
+    Expr gr = sigmoid_f32(bounded(ar));
+    Expr gz = sigmoid_f32(bounded(az));
     Expr hn = hw(2);
-    Expr gn = tanh_f32(xp(2 * h + j, r) + gr * hn);
+    Expr an = xp(2 * h + j, r) + gr * hn;
+    Expr gn = tanh_f32(bounded(an));
     Expr hnew = (1.0f - gz) * gn + gz * h_prev(j, r);
-    if (d.train) {
+    if (d.train && d.clip) {
+      a.out(j, r) = Tuple(std::vector<Expr>{hnew, gr, gz, gn, hn, detail::pack_clip_mask({ar, az, an}, clip)});
+    } else if (d.train) {
       a.out(j, r) = Tuple(hnew, gr, gz, gn, hn);
     } else {
       a.out(j, r) = hnew;
@@ -51,16 +60,27 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
     a.pg = Var("pg");
     a.pr = Var("pr");
     a.pre = Func("rz");
-    a.pre(a.pj, a.pg, a.pr) = sigmoid_f32(a.pre_prod.mm(a.pj % tile, a.pg, a.pj / tile, a.pr) +
-                                          xp(a.pg * h + a.pj, a.pr) + bias(a.pg * h + a.pj));
+    Expr arz = a.pre_prod.mm(a.pj % tile, a.pg, a.pj / tile, a.pr) + xp(a.pg * h + a.pj, a.pr) + bias(a.pg * h + a.pj);
+    // With clip in training, pre holds (gate, clamp derivative) pairs.
+    const bool masks = d.clip && d.train;
+    if (masks) {
+      a.pre(a.pj, a.pg, a.pr) = Tuple(sigmoid_f32(bounded(arz)), detail::pack_clip_mask({arz}, clip));
+    } else {
+      a.pre(a.pj, a.pg, a.pr) = sigmoid_f32(bounded(arz));
+    }
+    auto gate = [&](Expr pj, int g, Expr pr) { return masks ? Expr(a.pre(pj, g, pr)[0]) : Expr(a.pre(pj, g, pr)); };
     a.rh = Func("rh");
-    a.rh(kk, rr) = a.pre(kk, 0, rr) * h_prev(kk, rr);
+    a.rh(kk, rr) = gate(kk, 0, rr) * h_prev(kk, rr);
     detail::define_packed_product(a.prod, w, a.rh, h, 1, 2);
-    Expr gr = a.pre(j, 0, r);
-    Expr gz = a.pre(j, 1, r);
-    Expr gn = tanh_f32(xp(2 * h + j, r) + a.prod.mm(j % tile, 0, j / tile, r) + bias(2 * h + j));
+    Expr gr = gate(j, 0, r);
+    Expr gz = gate(j, 1, r);
+    Expr an = xp(2 * h + j, r) + a.prod.mm(j % tile, 0, j / tile, r) + bias(2 * h + j);
+    Expr gn = tanh_f32(bounded(an));
     Expr hnew = (1.0f - gz) * gn + gz * h_prev(j, r);
-    if (d.train) {
+    if (masks) {
+      Expr mask = a.pre(j, 0, r)[1] + 2.0f * a.pre(j, 1, r)[1] + detail::pack_clip_mask({Expr(), Expr(), an}, clip);
+      a.out(j, r) = Tuple(std::vector<Expr>{hnew, gr, gz, gn, mask});
+    } else if (d.train) {
       a.out(j, r) = Tuple(hnew, gr, gz, gn);
     } else {
       a.out(j, r) = hnew;
@@ -85,6 +105,11 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
              h_prev = matrix_input("h_prev", 2, h), gr = matrix_input("gate_r", 2, h),
              gz = matrix_input("gate_z", 2, h), gn = matrix_input("gate_n", 2, h), hn = matrix_input("hn", 2, h);
   ImageParam wt = detail::packed_weights("wt", d, 1, 3 * h, h);
+  std::vector<ImageParam> mask;  // empty, or the clip mask
+  if (d.clip) mask.push_back(matrix_input("clip_mask", 2, h));
+  auto masked = [&](int g, Expr j, Expr row, Expr v) {
+    return d.clip ? v * detail::clip_mask_bit(mask[0](j, row), g) : v;
+  };
   a.backward = true;
   a.gates = 3;
   a.gate_width = h;
@@ -95,19 +120,21 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   auto dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
   auto dan = [&](Expr j, Expr row) {
     Expr n = gn(j, row);
-    return (dout(j, row) + dh_next(j, row)) * (1.0f - gz(j, row)) * (1.0f - n * n);
+    return masked(2, j, row, (dout(j, row) + dh_next(j, row)) * (1.0f - gz(j, row)) * (1.0f - n * n));
   };
   auto daz = [&](Expr j) {
     Expr z = gz(j, r);
-    return dh(j) * (h_prev(j, r) - gn(j, r)) * z * (1.0f - z);
+    return masked(1, j, r, dh(j) * (h_prev(j, r) - gn(j, r)) * z * (1.0f - z));
   };
   Expr j = a.j % h, gate = a.j / h;
   a.dh_prev = Func("dh_prev");
 
   if (d.linear_before_reset) {
-    a.inputs = {dout, dh_next, h_prev, gr, gz, gn, hn, wt};
+    a.inputs = {dout, dh_next, h_prev, gr, gz, gn, hn};
+    a.inputs.insert(a.inputs.end(), mask.begin(), mask.end());
+    a.inputs.push_back(wt);
     Expr rg = gr(j, r);
-    Expr dar = dan(j, r) * hn(j, r) * rg * (1.0f - rg);
+    Expr dar = masked(0, j, r, dan(j, r) * hn(j, r) * rg * (1.0f - rg));
     a.out = Func("dxp");
     a.out(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), dan(j, r));
     detail::fix_output_width(a.out, 3 * h);
@@ -121,7 +148,9 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
     return a;
   }
 
-  a.inputs = {dout, dh_next, h_prev, gr, gz, gn, wt};
+  a.inputs = {dout, dh_next, h_prev, gr, gz, gn};
+  a.inputs.insert(a.inputs.end(), mask.begin(), mask.end());
+  a.inputs.push_back(wt);
   a.has_pre = true;
   a.pj = Var("pj");
   a.pg = Var("pg");
@@ -134,7 +163,7 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   detail::define_packed_product(a.pre_prod, wt, dan_at, h, 1, 0, 2 * h);
   auto drh = [&](Expr k) { return a.pre_prod.mm(k % tile, 0, k / tile, r); };
   Expr rg = gr(j, r);
-  Expr dar = drh(j) * h_prev(j, r) * rg * (1.0f - rg);
+  Expr dar = masked(0, j, r, drh(j) * h_prev(j, r) * rg * (1.0f - rg));
   a.out = Func("da");
   a.out(a.j, r) = select(gate == 0, dar, gate == 1, daz(j), a.pre(j, r));
   detail::fix_output_width(a.out, 3 * h);

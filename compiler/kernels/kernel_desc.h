@@ -59,6 +59,9 @@ struct KernelDesc {
   bool train = false;               // step kernels: also write the activations backward needs
   bool relu = false;                // kRnnStepFwd
   bool linear_before_reset = true;  // GRU steps
+  bool clip = false;                // step kernels: a `clip` scalar bounds every gate pre-activation
+  bool peephole = false;            // LSTM steps: ONNX peepholes (a `peephole` [3h] input)
+  bool input_forget = false;        // LSTM steps: f = 1 - i
   bool transpose = false;           // kPackWeights: pack W^T (units are W's columns)
   int terms = 1;                    // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)

@@ -1,5 +1,11 @@
 // LSTM step, gates in PyTorch order (i, f, g, o):
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c').
+// Variants (ONNX's LSTM attributes and inputs):
+//   peepholes: a_i += p_i ⊙ c, a_f += p_f ⊙ c, a_o += p_o ⊙ c' (p = [p_i, p_f, p_o]);
+//   input_forget: f = 1 - i (the forget gate's own pre-activation is unused);
+//   clip: every gate pre-activation clamped to [-clip, clip] before its
+//   activation (tanh(c') is not clipped); in training the kernel also saves
+//   which gates were not clamped (detail::pack_clip_mask).
 #include "kernels/algorithms.h"
 #include "kernels/fast_math.h"
 
@@ -18,18 +24,37 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   ImageParam w = detail::packed_weights("w", d, 4, h, h);
   ImageParam bias = detail::vector_input("bias", 4 * h);
   a.inputs = {xp, h_prev, c_prev, w, bias};
+  ImageParam peep;
+  if (d.peephole) {
+    peep = detail::vector_input("peephole", 3 * h);
+    a.inputs.push_back(peep);
+  }
+  Param<float> clip("clip");
+  if (d.clip) a.inputs.push_back(clip);
 
   detail::define_step_product(a, w, h_prev, h, 4);
   const Var &j = a.j, &r = a.r;
   auto pre = [&](int g) { return a.prod.mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
-  Expr gi = sigmoid_f32(pre(0));
-  Expr gf = sigmoid_f32(pre(1));
-  Expr gg = tanh_f32(pre(2));
-  Expr go = sigmoid_f32(pre(3));
-  Expr c = gf * c_prev(j, r) + gi * gg;
+  auto bounded = [&](Expr x) { return d.clip ? clamp(x, -clip, clip) : x; };
+  Expr cp = c_prev(j, r);
+  Expr ai = pre(0), af = pre(1), ag = pre(2);
+  if (d.peephole) {
+    ai += peep(j) * cp;
+    af += peep(h + j) * cp;
+  }
+  Expr gi = sigmoid_f32(bounded(ai));
+  Expr gf = d.input_forget ? 1.0f - gi : sigmoid_f32(bounded(af));
+  Expr gg = tanh_f32(bounded(ag));
+  Expr c = gf * cp + gi * gg;
+  Expr ao = pre(3);
+  if (d.peephole) ao += peep(2 * h + j) * c;
+  Expr go = sigmoid_f32(bounded(ao));
   Expr hn = go * tanh_f32(c);
   a.out = Func("out");
-  if (d.train) {
+  if (d.train && d.clip) {
+    Expr mask = detail::pack_clip_mask({ai, d.input_forget ? Expr() : af, ag, ao}, clip);
+    a.out(j, r) = Tuple(std::vector<Expr>{hn, c, gi, gf, gg, go, mask});
+  } else if (d.train) {
     a.out(j, r) = Tuple(hn, c, gi, gf, gg, go);
   } else {
     a.out(j, r) = Tuple(hn, c);
@@ -39,18 +64,35 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
 }
 
 CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
-  // dh = dout + dh_next;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh(c)^2)
-  // da_i = dc ⊙ g ⊙ i(1-i), da_f = dc ⊙ c_prev ⊙ f(1-f), da_g = dc ⊙ i ⊙ (1-g^2),
-  // da_o = dh ⊙ tanh(c) ⊙ o(1-o);  dc_prev = dc ⊙ f;  dh_prev = W_hh^T da.
+  // dh = dout + dh_next;  da_o = dh ⊙ tanh(c) ⊙ o(1-o) [⊙ m_o]
+  // dc = dc_next + dh ⊙ o ⊙ (1 - tanh(c)^2) [+ da_o ⊙ p_o]
+  // da_i = dc ⊙ g ⊙ i(1-i), da_f = dc ⊙ c_prev ⊙ f(1-f), da_g = dc ⊙ i ⊙ (1-g^2)
+  //   (input_forget: da_i = dc ⊙ (g - c_prev) ⊙ i(1-i), da_f = 0), each [⊙ m]
+  // dc_prev = dc ⊙ f [+ da_i ⊙ p_i + da_f ⊙ p_f];  dh_prev = W_hh^T da.
+  // Peepholes: dp_i = da_i ⊙ c_prev, dp_f = da_f ⊙ c_prev, dp_o = da_o ⊙ c
+  // per row (summed over rows and steps by the caller).
   CellAlgorithm a;
   const int tile = d.sched.tile;
   const int h = static_cast<int>(d.h);
   ImageParam dout = matrix_input("dout", 2, h), dh_next = matrix_input("dh_next", 2, h),
              dc_next = matrix_input("dc_next", 2, h), gi = matrix_input("gate_i", 2, h),
-             gf = matrix_input("gate_f", 2, h), gg = matrix_input("gate_g", 2, h), go = matrix_input("gate_o", 2, h),
-             c = matrix_input("c", 2, h), c_prev = matrix_input("c_prev", 2, h);
+             gf = matrix_input("gate_f", 2, h), gg = matrix_input("gate_g", 2, h), go = matrix_input("gate_o", 2, h);
+  a.inputs = {dout, dh_next, dc_next, gi, gf, gg, go};
+  ImageParam mask;
+  if (d.clip) {
+    mask = matrix_input("clip_mask", 2, h);
+    a.inputs.push_back(mask);
+  }
+  ImageParam c = matrix_input("c", 2, h), c_prev = matrix_input("c_prev", 2, h);
   ImageParam wt = detail::packed_weights("wt", d, 1, 4 * h, h);
-  a.inputs = {dout, dh_next, dc_next, gi, gf, gg, go, c, c_prev, wt};
+  a.inputs.push_back(c);
+  a.inputs.push_back(c_prev);
+  a.inputs.push_back(wt);
+  ImageParam peep;
+  if (d.peephole) {
+    peep = detail::vector_input("peephole", 3 * h);
+    a.inputs.push_back(peep);
+  }
   a.backward = true;
   a.gates = 4;
   a.gate_width = h;
@@ -59,28 +101,56 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   a.k = Var("k");
   const Var &r = a.r;
 
+  auto masked = [&](int g, Expr j, Expr v) { return d.clip ? v * detail::clip_mask_bit(mask(j, r), g) : v; };
   auto dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
+  auto dao = [&](Expr j) {
+    Expr o = go(j, r), tc = tanh_f32(c(j, r));
+    return masked(3, j, dh(j) * tc * o * (1.0f - o));
+  };
   auto dc = [&](Expr j) {
     Expr tc = tanh_f32(c(j, r));
-    return dc_next(j, r) + dh(j) * go(j, r) * (1.0f - tc * tc);
+    Expr v = dc_next(j, r) + dh(j) * go(j, r) * (1.0f - tc * tc);
+    return d.peephole ? v + dao(j) * peep(2 * h + j) : v;
+  };
+  auto dai = [&](Expr j) {
+    Expr i = gi(j, r), g = gg(j, r);
+    Expr di = d.input_forget ? dc(j) * (g - c_prev(j, r)) : dc(j) * g;
+    return masked(0, j, di * i * (1.0f - i));
+  };
+  auto daf = [&](Expr j) {
+    if (d.input_forget) return Expr(0.0f);
+    Expr f = gf(j, r);
+    return masked(1, j, dc(j) * c_prev(j, r) * f * (1.0f - f));
+  };
+  auto dag = [&](Expr j) {
+    Expr g = gg(j, r);
+    return masked(2, j, dc(j) * gi(j, r) * (1.0f - g * g));
   };
   Expr j = a.j % h, gate = a.j / h;
-  Expr i = gi(j, r), f = gf(j, r), g = gg(j, r), o = go(j, r), tc = tanh_f32(c(j, r));
-  Expr dcj = dc(j);
   a.out = Func("da");
-  a.out(a.j, r) = select(gate == 0, dcj * g * i * (1.0f - i),             //
-                         gate == 1, dcj * c_prev(j, r) * f * (1.0f - f),  //
-                         gate == 2, dcj * i * (1.0f - g * g),             //
-                         dh(j) * tc * o * (1.0f - o));
+  a.out(a.j, r) = select(gate == 0, dai(j), gate == 1, daf(j), gate == 2, dag(j), dao(j));
   detail::fix_output_width(a.out, 4 * h);
   a.dh_prev = Func("dh_prev");
   a.dh_prev(a.k, r) = detail::define_dh_prev_product(a, wt, a.out, 4 * h, tile);
   detail::fix_output_width(a.dh_prev, h);
   Func dc_prev("dc_prev");
-  dc_prev(a.k, r) = dc(a.k) * gf(a.k, r);
+  Expr dcp = dc(a.k) * gf(a.k, r);
+  if (d.peephole) dcp += dai(a.k) * peep(a.k) + daf(a.k) * peep(h + a.k);
+  dc_prev(a.k, r) = dcp;
   detail::fix_output_width(dc_prev, h);
   a.more_outputs = {a.dh_prev, dc_prev};
   a.unit_outputs = {dc_prev};
+  if (d.peephole) {
+    Func dp_i("dpeephole_i"), dp_f("dpeephole_f"), dp_o("dpeephole_o");
+    dp_i(a.k, r) = dai(a.k) * c_prev(a.k, r);
+    dp_f(a.k, r) = daf(a.k) * c_prev(a.k, r);
+    dp_o(a.k, r) = dao(a.k) * c(a.k, r);
+    for (Func *f : {&dp_i, &dp_f, &dp_o}) {
+      detail::fix_output_width(*f, h);
+      a.more_outputs.push_back(*f);
+      a.unit_outputs.push_back(*f);
+    }
+  }
   return a;
 }
 

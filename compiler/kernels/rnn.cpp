@@ -1,4 +1,6 @@
 // Vanilla RNN step: h' = act(x_proj + W_hh h + b_hh), act = tanh or relu.
+// clip (ONNX): the activation's input clamped to [-clip, clip]; in training
+// the kernel also saves whether it was not clamped (detail::pack_clip_mask).
 #include "kernels/algorithms.h"
 #include "kernels/fast_math.h"
 
@@ -16,11 +18,19 @@ CellAlgorithm rnn_step_fwd(const KernelDesc &d) {
   ImageParam w = detail::packed_weights("w", d, 1, h, h);
   ImageParam bias = detail::vector_input("bias", h);
   a.inputs = {xp, h_prev, w, bias};
+  Param<float> clip("clip");
+  if (d.clip) a.inputs.push_back(clip);
 
   detail::define_step_product(a, w, h_prev, h, 1);
   Expr pre = a.prod.mm(a.j % tile, 0, a.j / tile, a.r) + xp(a.j, a.r) + bias(a.j);
+  Expr x = d.clip ? clamp(pre, -clip, clip) : pre;
+  Expr hn = d.relu ? max(x, 0.0f) : tanh_f32(x);
   a.out = Func("out");
-  a.out(a.j, a.r) = d.relu ? max(pre, 0.0f) : tanh_f32(pre);
+  if (d.clip && d.train) {
+    a.out(a.j, a.r) = Tuple(hn, detail::pack_clip_mask({pre}, clip));
+  } else {
+    a.out(a.j, a.r) = hn;
+  }
   detail::fix_output_width(a.out, h);
   return a;
 }
@@ -35,7 +45,13 @@ CellAlgorithm rnn_step_bwd(const KernelDesc &d) {
   ImageParam dh_next = matrix_input("dh_next", 2, h);
   ImageParam hcur = matrix_input("h", 2, h);
   ImageParam wt = detail::packed_weights("wt", d, 1, h, h);
-  a.inputs = {dout, dh_next, hcur, wt};
+  a.inputs = {dout, dh_next, hcur};
+  ImageParam mask;
+  if (d.clip) {
+    mask = matrix_input("clip_mask", 2, h);
+    a.inputs.push_back(mask);
+  }
+  a.inputs.push_back(wt);
   a.backward = true;
   a.gates = 1;
   a.gate_width = h;
@@ -45,7 +61,8 @@ CellAlgorithm rnn_step_bwd(const KernelDesc &d) {
   Expr dh = dout(a.j, a.r) + dh_next(a.j, a.r);
   Expr hv = hcur(a.j, a.r);
   a.out = Func("da");
-  a.out(a.j, a.r) = d.relu ? select(hv > 0.0f, dh, 0.0f) : dh * (1.0f - hv * hv);
+  Expr da = d.relu ? select(hv > 0.0f, dh, 0.0f) : dh * (1.0f - hv * hv);
+  a.out(a.j, a.r) = d.clip ? da * mask(a.j, a.r) : da;
   detail::fix_output_width(a.out, h);
   a.dh_prev = Func("dh_prev");
   a.dh_prev(a.k, a.r) = detail::define_dh_prev_product(a, wt, a.out, h, tile);

@@ -28,7 +28,7 @@ struct Value {
 // One direction of a stacked sub-layer, as the backward pass needs it.
 struct DirectionTape {
   KernelDesc step;  // the training forward step
-  int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1;
+  int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, peephole = -1;
   int hs = -1, cs = -1;
   std::vector<int> acts;  // views of the saved activations, in the step's order
   Arg src;                // what the input projection read
@@ -224,6 +224,13 @@ class Lowerer {
     return call(kern, args, comment);
   }
 
+  // The cell variant of a recurrent node's step kernels.
+  static void set_variant(KernelDesc &d, const ir::Node &n) {
+    d.clip = n.clip > 0;
+    d.peephole = n.cell == ir::Cell::kLstm && n.peepholes;
+    d.input_forget = n.cell == ir::Cell::kLstm && n.input_forget;
+  }
+
   // The tile a gemm over (k -> n) schedules with, for packing its weights.
   KernelDesc gemm_desc(int64_t k, int64_t n, bool gather, int terms) {
     KernelDesc d;
@@ -353,7 +360,7 @@ class Lowerer {
   void lower_recurrent(const ir::Node &n, Value &v, bool train, std::vector<Step> &steps) {
     const int64_t h = n.hidden;
     const int gates = ir::gate_count(n.cell);
-    const size_t per = n.bias ? 4 : 2;
+    const size_t per = n.params_per_direction();
     for (int64_t l = 0; l < n.num_layers; ++l) {
       const std::string ltag = "layers." + std::to_string(n.layer) + ".l" + std::to_string(l);
       if (train && l > 0 && n.inner_dropout > 0) v = apply_dropout(v, n.inner_dropout, steps, ltag + ".in");
@@ -377,6 +384,7 @@ class Lowerer {
         dt.w_hh = n.params[base + 1];
         dt.b_ih = n.bias ? n.params[base + 2] : -1;
         dt.b_hh = n.bias ? n.params[base + 3] : -1;
+        dt.peephole = n.peepholes ? n.params[base + (n.bias ? 4 : 2)] : -1;
         const int64_t in_width = n.sublayer_input(l);
 
         // Input projection of every step at once.
@@ -408,6 +416,7 @@ class Lowerer {
         sd.train = train;
         sd.relu = n.nonlinearity == Nonlinearity::kRelu;
         sd.linear_before_reset = n.linear_before_reset;
+        set_variant(sd, n);
         const int sk = kernel(sd);
         dt.step = plan_.kernels[sk];
         const int wp_hh = packed(dt.w_hh, plan_.kernels[sk], gates, h, h);
@@ -422,6 +431,8 @@ class Lowerer {
         if (dt.cs >= 0) loop.args.push_back(buf(dt.cs, kSliceStatePrev));
         loop.args.push_back(pk(wp_hh));
         loop.args.push_back(dt.b_hh >= 0 ? par(dt.b_hh) : zeros(gates * h));
+        if (dt.peephole >= 0) loop.args.push_back(par(dt.peephole));
+        if (n.clip > 0) loop.args.push_back(const_f(n.clip));
         loop.args.push_back(buf(dt.hs, kSliceStateCur));
         if (dt.cs >= 0) loop.args.push_back(buf(dt.cs, kSliceStateCur));
         if (train) {
@@ -652,6 +663,7 @@ class Lowerer {
       bd.g = gates;
       bd.relu = n.nonlinearity == Nonlinearity::kRelu;
       bd.linear_before_reset = n.linear_before_reset;
+      set_variant(bd, n);
       const int bk = kernel(bd);
       const int wt = packed(dt.w_hh, plan_.kernels[bk], 1, h, gates * h, true);
       const bool lbr_gru = n.cell == ir::Cell::kGru && n.linear_before_reset;
@@ -659,6 +671,7 @@ class Lowerer {
       const int dxp = buffer(tag + ".xp.grad", kRowsPacked, gates * h);
       const int dhp = lbr_gru ? buffer(tag + ".hp.grad", kRowsPacked, gates * h) : dxp;
       const int rh = onnx_gru ? buffer(tag + ".rh", kRowsPacked, h) : -1;
+      int dpeep = -1;
       Step loop;
       loop.op = kOpTimeLoop;
       loop.kernel = bk;
@@ -669,6 +682,7 @@ class Lowerer {
       switch (n.cell) {
         case ir::Cell::kRnn:
           a.push_back(buf(dt.hs, kSliceStateCur));
+          for (int act : dt.acts) a.push_back(buf(act, kSliceStep));
           a.push_back(pk(wt));
           a.push_back(buf(dxp, kSliceStep));
           a.push_back(buf(dhs, kSliceStatePrev));
@@ -679,9 +693,17 @@ class Lowerer {
           a.push_back(buf(dt.cs, kSliceStateCur));
           a.push_back(buf(dt.cs, kSliceStatePrev));
           a.push_back(pk(wt));
+          if (dt.peephole >= 0) a.push_back(par(dt.peephole));
           a.push_back(buf(dxp, kSliceStep));
           a.push_back(buf(dhs, kSliceStatePrev));
           a.push_back(buf(dcs, kSliceStatePrev));
+          if (dt.peephole >= 0) {
+            // Per-row peephole gradients, summed over every step below.
+            dpeep = buffer(tag + ".peephole.grad_rows", kRowsPacked, 3 * h);
+            for (int q = 0; q < 3; ++q)
+              a.push_back(buf(view(dpeep, tag + ".peephole.grad_rows." + std::to_string(q), h, q * h, false),
+                              kSliceStep));
+          }
           break;
         case ir::Cell::kGru:
           a.push_back(buf(dt.hs, kSliceStatePrev));
@@ -718,6 +740,7 @@ class Lowerer {
                              what + ": recurrent weight gradient"));
       }
       if (dt.b_hh >= 0) steps.push_back(colsum(dhp, gates * h, grad(dt.b_hh), what + ": recurrent bias gradient"));
+      if (dpeep >= 0) steps.push_back(colsum(dpeep, 3 * h, grad(dt.peephole), what + ": peephole gradient"));
       const int64_t in_width = n.sublayer_input(std::stoll(e.tag.substr(e.tag.rfind(".l") + 2)));
       KernelDesc iw;
       iw.family = Family::kGemmWgrad;

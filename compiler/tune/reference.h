@@ -37,32 +37,62 @@ struct StepResult {
   Mat h, c;   // new state
   Mat gates;  // saved activations [rows, g*h] (gate order of the cell)
   Mat hn;     // GRU linear-before-reset: W_hn h + b_hn
+  Mat masks;  // the clamp's derivative per gate [rows, g*h] (1 without clip)
 };
 
+// The ONNX variants of a step (see compiler/kernels/lstm.cpp).
+struct StepOptions {
+  double clip = 0;               // > 0: gate pre-activations clamped to [-clip, clip]
+  const Mat *peephole = nullptr;  // LSTM: [p_i, p_f, p_o], 3h
+  bool input_forget = false;      // LSTM: f = 1 - i
+};
+
+inline double bounded(double x, const StepOptions &o) { return o.clip > 0 ? std::clamp(x, -o.clip, o.clip) : x; }
+inline double inside(double x, const StepOptions &o) { return o.clip > 0 && std::abs(x) > o.clip ? 0.0 : 1.0; }
+
+// The kernels' packed clip mask [rows, h]: sum over gates q of 2^q * masks_q.
+inline Mat packed_clip_mask(const Mat &masks, int64_t rows, int64_t h, int gates) {
+  Mat m(rows * h, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int q = 0; q < gates; ++q)
+      for (int64_t j = 0; j < h; ++j) m[r * h + j] += (1 << q) * masks[r * gates * h + q * h + j];
+  return m;
+}
+
 inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b,
-                           bool relu) {
+                           bool relu, const StepOptions &opt = {}) {
   Mat hw = hidden_product(hp, rows, h, 1, w, b);
   StepResult s;
   s.h.resize(rows * h);
+  s.masks.resize(rows * h);
   for (int64_t i = 0; i < rows * h; ++i) {
-    double pre = xp[i] + hw[i];
-    s.h[i] = relu ? std::max(pre, 0.0) : std::tanh(pre);
+    double pre = xp[i] + hw[i], x = bounded(pre, opt);
+    s.h[i] = relu ? std::max(x, 0.0) : std::tanh(x);
+    s.masks[i] = inside(pre, opt);
   }
   return s;
 }
 
 inline StepResult lstm_step(const Mat &xp, const Mat &hp, const Mat &cp, int64_t rows, int64_t h, const Mat &w,
-                            const Mat &b) {
+                            const Mat &b, const StepOptions &opt = {}) {
   Mat hw = hidden_product(hp, rows, h, 4, w, b);
   StepResult s;
   s.h.resize(rows * h);
   s.c.resize(rows * h);
   s.gates.resize(rows * 4 * h);
+  s.masks.resize(rows * 4 * h);
+  auto peep = [&](int q, int64_t j) { return opt.peephole ? (*opt.peephole)[q * h + j] : 0.0; };
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < h; ++j) {
       auto pre = [&](int g) { return xp[r * 4 * h + g * h + j] + hw[r * 4 * h + g * h + j]; };
-      double i = sigmoid(pre(0)), f = sigmoid(pre(1)), g = std::tanh(pre(2)), o = sigmoid(pre(3));
-      double c = f * cp[r * h + j] + i * g;
+      const double c_prev = cp[r * h + j];
+      double ai = pre(0) + peep(0, j) * c_prev, af = pre(1) + peep(1, j) * c_prev, ag = pre(2);
+      double i = sigmoid(bounded(ai, opt));
+      double f = opt.input_forget ? 1 - i : sigmoid(bounded(af, opt));
+      double g = std::tanh(bounded(ag, opt));
+      double c = f * c_prev + i * g;
+      double ao = pre(3) + peep(2, j) * c;
+      double o = sigmoid(bounded(ao, opt));
       s.c[r * h + j] = c;
       s.h[r * h + j] = o * std::tanh(c);
       double *gs = &s.gates[r * 4 * h + j];
@@ -70,37 +100,49 @@ inline StepResult lstm_step(const Mat &xp, const Mat &hp, const Mat &cp, int64_t
       gs[h] = f;
       gs[2 * h] = g;
       gs[3 * h] = o;
+      double *ms = &s.masks[r * 4 * h + j];
+      ms[0] = inside(ai, opt);
+      ms[h] = opt.input_forget ? 0.0 : inside(af, opt);
+      ms[2 * h] = inside(ag, opt);
+      ms[3 * h] = inside(ao, opt);
     }
   return s;
 }
 
 inline StepResult gru_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b,
-                           bool linear_before_reset) {
+                           bool linear_before_reset, const StepOptions &opt = {}) {
   Mat hw = hidden_product(hp, rows, h, 3, w, b);
   StepResult s;
   s.h.resize(rows * h);
   s.gates.resize(rows * 3 * h);
+  s.masks.resize(rows * 3 * h);
   s.hn.resize(rows * h);
   Mat rh(rows * h);
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < h; ++j) rh[r * h + j] = sigmoid(xp[r * 3 * h + j] + hw[r * 3 * h + j]) * hp[r * h + j];
+    for (int64_t j = 0; j < h; ++j)
+      rh[r * h + j] = sigmoid(bounded(xp[r * 3 * h + j] + hw[r * 3 * h + j], opt)) * hp[r * h + j];
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < h; ++j) {
       const double *x = &xp[r * 3 * h + j];
       const double *q = &hw[r * 3 * h + j];
-      double rg = sigmoid(x[0] + q[0]), zg = sigmoid(x[h] + q[h]);
-      double n;
+      const double ar = x[0] + q[0], az = x[h] + q[h];
+      double rg = sigmoid(bounded(ar, opt)), zg = sigmoid(bounded(az, opt));
+      double an;
       if (linear_before_reset) {
-        n = std::tanh(x[2 * h] + rg * q[2 * h]);
+        an = x[2 * h] + rg * q[2 * h];
       } else {
         double acc = b[2 * h + j];
         for (int64_t k = 0; k < h; ++k) acc += w[(2 * h + j) * h + k] * rh[r * h + k];
-        n = std::tanh(x[2 * h] + acc);
+        an = x[2 * h] + acc;
       }
+      const double n = std::tanh(bounded(an, opt));
       s.h[r * h + j] = (1 - zg) * n + zg * hp[r * h + j];
       s.gates[r * 3 * h + j] = rg;
       s.gates[r * 3 * h + h + j] = zg;
       s.gates[r * 3 * h + 2 * h + j] = n;
+      s.masks[r * 3 * h + j] = inside(ar, opt);
+      s.masks[r * 3 * h + h + j] = inside(az, opt);
+      s.masks[r * 3 * h + 2 * h + j] = inside(an, opt);
       s.hn[r * h + j] = q[2 * h];
     }
   return s;

@@ -378,7 +378,16 @@ const BadFile kBadFiles[] = {
     {"KeyOfAnotherLayerKind", lines(kTokens + layer("lstm", {"hidden = 4", "nonlinearity = \"relu\""}) + kLast),
      "m.toml:10:1",
      "unknown key 'nonlinearity' in a lstm layer; valid keys: kind, hidden, num_layers, bidirectional, "
-     "dropout, bias, init, chrono_t_max ('nonlinearity' belongs to layers of kind rnn)"},
+     "dropout, bias, init, chrono_t_max, clip, peepholes, input_forget ('nonlinearity' belongs to layers of kind "
+     "rnn)"},
+    {"ClipNotPositive", lines(kFeatures + layer("gru", {"hidden = 4", "clip = 0"}) + kLast), "m.toml:7:8",
+     "'clip' must be positive"},
+    {"ClipNotANumber", lines(kFeatures + layer("rnn", {"hidden = 4", "clip = \"yes\""}) + kLast), "m.toml:7:8",
+     "'clip' must be a number"},
+    {"PeepholesOnGru", lines(kFeatures + layer("gru", {"hidden = 4", "peepholes = true"}) + kLast), "m.toml:7:1",
+     "'peepholes' belongs to layers of kind lstm"},
+    {"InputForgetNotBool", lines(kFeatures + layer("lstm", {"hidden = 4", "input_forget = 1"}) + kLast),
+     "m.toml:7:16", "'input_forget' must be true or false"},
     {"LinearKeyOnReadout", lines(kFeatures + kLstm + layer("readout", {"mode = \"last\"", "out = 2"})), "m.toml:10:1",
      "('out' belongs to layers of kind linear)"},
     {"KeyOfTheOtherInputKind",
