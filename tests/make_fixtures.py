@@ -148,12 +148,67 @@ def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, lbr):
     return (1 - z) * n + z * h
 
 
-def gru_by_hand(module, x, lengths, lbr):
-    """A GRU over a padded batch using the parameters of nn.GRU `module`, one
-    sequence at a time and one step at a time (each sequence only over its
-    own steps; a reverse direction starts at the sequence's own last element).
-    x: [N, T, I]. Returns (out [N, T, D] zero beyond each length, h_n
-    [num_layers*dirs, N, H] in nn.GRU order)."""
+def onnx_variant(layer_spec):
+    """The ONNX cell variants of a recurrent entry (empty: none)."""
+    return {k: layer_spec[k] for k in ("clip", "peepholes", "input_forget") if layer_spec.get(k)}
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, peep, clip, input_forget):
+    """One LSTM step, gate order (i, f, g, o) as nn.LSTM, with ONNX's variants:
+    peep = [p_i, p_f, p_o] (i and f read c_{t-1}, o reads c_t), clip bounds every
+    gate pre-activation to [-clip, clip], input_forget couples f = 1 - i."""
+    a_i, a_f, a_g, a_o = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    bound = (lambda v: v.clamp(-clip, clip)) if clip else (lambda v: v)
+    if peep is not None:
+        p_i, p_f, p_o = peep.chunk(3, 0)
+        a_i = a_i + p_i * c
+        a_f = a_f + p_f * c
+    i = torch.sigmoid(bound(a_i))
+    f = 1 - i if input_forget else torch.sigmoid(bound(a_f))
+    g = torch.tanh(bound(a_g))
+    c = f * c + i * g
+    if peep is not None:
+        a_o = a_o + p_o * c
+    o = torch.sigmoid(bound(a_o))
+    return o * torch.tanh(c), c
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, relu, clip):
+    a = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    if clip:
+        a = a.clamp(-clip, clip)
+    return torch.relu(a) if relu else torch.tanh(a)
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, lbr, clip=None):
+    """One GRU step, gate order (r, z, n) as nn.GRU. x: [I], h: [H]. clip
+    bounds the pre-activations of r, z and n (ONNX)."""
+    bound = (lambda v: v.clamp(-clip, clip)) if clip else (lambda v: v)
+    gi = F.linear(x, w_ih, b_ih)
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    w_hr, w_hz, w_hn = w_hh.chunk(3, 0)
+    if b_hh is None:
+        b_hr = b_hz = b_hn = None
+    else:
+        b_hr, b_hz, b_hn = b_hh.chunk(3, 0)
+    r = torch.sigmoid(bound(i_r + F.linear(h, w_hr, b_hr)))
+    z = torch.sigmoid(bound(i_z + F.linear(h, w_hz, b_hz)))
+    if lbr:  # PyTorch / cuDNN: r multiplies (W_hn h + b_hn)
+        n = torch.tanh(bound(i_n + r * F.linear(h, w_hn, b_hn)))
+    else:  # ONNX linear_before_reset = 0: r multiplies h before W_hn
+        n = torch.tanh(bound(i_n + F.linear(r * h, w_hn, b_hn)))
+    return (1 - z) * n + z * h
+
+
+def cell_by_hand(module, x, lengths, lbr=True, variant=None):
+    """An nn.RNN / nn.LSTM / nn.GRU `module` (with peephole_l<k>[_reverse]
+    parameters registered on it when variant has peepholes) over a padded
+    batch, one sequence at a time and one step at a time (each sequence only
+    over its own steps; a reverse direction starts at the sequence's own last
+    element). x: [N, T, I]. Returns (out [N, T, D] zero beyond each length,
+    h_n [num_layers*dirs, N, H] in PyTorch's order)."""
+    variant = variant or {}
+    clip = variant.get("clip")
     N, T, _ = x.shape
     H = module.hidden_size
     dirs = 2 if module.bidirectional else 1
@@ -171,10 +226,18 @@ def gru_by_hand(module, x, lengths, lbr):
                 b_ih = getattr(module, "bias_ih" + sfx) if module.bias else None
                 b_hh = getattr(module, "bias_hh" + sfx) if module.bias else None
                 h = x.new_zeros(H)
+                c = x.new_zeros(H)
                 steps = range(L - 1, -1, -1) if d else range(L)
                 o = [None] * L
                 for t in steps:
-                    h = gru_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, lbr)
+                    if isinstance(module, nn.LSTM):
+                        peep = getattr(module, "peephole" + sfx) if variant.get("peepholes") else None
+                        h, c = lstm_cell(inp[t], h, c, w_ih, w_hh, b_ih, b_hh, peep, clip,
+                                         variant.get("input_forget"))
+                    elif isinstance(module, nn.GRU):
+                        h = gru_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, lbr, clip)
+                    else:
+                        h = rnn_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity == "relu", clip)
                     o[t] = h
                 dir_outs.append(torch.stack(o))
                 fin.append(h)
@@ -186,6 +249,10 @@ def gru_by_hand(module, x, lengths, lbr):
     return torch.stack(outs), torch.stack(finals, 1)
 
 
+def gru_by_hand(module, x, lengths, lbr):
+    return cell_by_hand(module, x, lengths, lbr)
+
+
 class RefModel(nn.Module):
     def __init__(self, spec):
         super().__init__()
@@ -195,6 +262,7 @@ class RefModel(nn.Module):
         width = None if self.tokens else inp["size"]
         mods = []
         self.gru_lbr = {}
+        self.variants = {}  # entry index -> ONNX variant (by-hand cells)
         for i, l in enumerate(spec["layers"]):
             k = l["kind"]
             if k == "embedding":
@@ -211,6 +279,15 @@ class RefModel(nn.Module):
                 else:
                     m = nn.GRU(**kw)
                     self.gru_lbr[i] = l.get("linear_before_reset", True)
+                if onnx_variant(l):
+                    self.variants[i] = onnx_variant(l)
+                if l.get("peepholes"):
+                    # rnnc's order: after each direction's bias_hh (state_dict order is not relied on)
+                    for layer in range(kw["num_layers"]):
+                        for d in range(2 if kw["bidirectional"] else 1):
+                            sfx = f"_l{layer}" + ("_reverse" if d else "")
+                            m.register_parameter("peephole" + sfx,
+                                                 nn.Parameter(torch.zeros(3 * l["hidden"])))
                 mods.append(m)
                 width = l["hidden"] * (2 if kw["bidirectional"] else 1)
             elif k == "readout":
@@ -231,8 +308,8 @@ class RefModel(nn.Module):
     def _recurrent(self, i, m, x, lengths):
         """Returns (padded outputs [N, T, D], readout-'last' vector [N, D])."""
         T = x.shape[1]
-        if i in self.gru_lbr and not self.gru_lbr[i]:
-            out, h = gru_by_hand(m, x, lengths, lbr=False)
+        if i in self.variants or (i in self.gru_lbr and not self.gru_lbr[i]):
+            out, h = cell_by_hand(m, x, lengths, self.gru_lbr.get(i, True), self.variants.get(i))
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, h = m(packed)
@@ -278,7 +355,7 @@ class RefModel(nn.Module):
     def forward_one_by_one(self, x, lengths):
         """Independent path for cross-checking: each sequence alone, cut to its
         own length, batch of one, no packing. Hand-written GRU cases still use
-        gru_by_hand (there is no other implementation)."""
+        cell_by_hand (there is no other implementation)."""
         lengths = torch.as_tensor(lengths).to(torch.int64).cpu()
         T = x.shape[1]
         dt = self.param_dtype()
@@ -292,8 +369,8 @@ class RefModel(nn.Module):
                 if isinstance(m, nn.Embedding):
                     xn = m(xn)
                 elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)):
-                    if i in self.gru_lbr and not self.gru_lbr[i]:
-                        out, h = gru_by_hand(m, xn, [L], lbr=False)
+                    if i in self.variants or (i in self.gru_lbr and not self.gru_lbr[i]):
+                        out, h = cell_by_hand(m, xn, [L], self.gru_lbr.get(i, True), self.variants.get(i))
                     else:
                         out, h = m(xn)
                         if isinstance(h, tuple):
@@ -384,22 +461,54 @@ def reference_train(spec, weights, inputs, lengths, labels):
     return float(loss64.item()), grads, after, float(norm)
 
 
-def check_hand_gru_against_nn(seed=7):
-    """Self-test: gru_by_hand with lbr=True reproduces nn.GRU (packed, bidirectional, 2 layers)."""
+def check_hand_cells_against_nn(seed=7):
+    """Self-tests of the hand-written cells: without variants they reproduce
+    nn.GRU / nn.LSTM / nn.RNN (packed, bidirectional, 2 layers); with ONNX's
+    variants their autograd gradients pass torch.autograd.gradcheck (central
+    differences in float64), so the fixtures' gradients are checked twice."""
     g = torch.Generator().manual_seed(seed)
-    m = nn.GRU(4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.5)
     x = torch.randn(4, 6, 4, generator=g, dtype=torch.float64)
     lengths = torch.tensor([3, 6, 1, 5])
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, h = m(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=6)
-    out2, h2 = gru_by_hand(m, x, lengths, lbr=True)
-    err = max((out - out2).abs().max().item(), (h - h2).abs().max().item())
-    assert err < 1e-12, f"hand-written GRU (lbr) differs from nn.GRU by {err}"
-    return err
+    worst = 0.0
+    for make in (lambda: nn.GRU(4, 5, num_layers=2, bidirectional=True, batch_first=True),
+                 lambda: nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True),
+                 lambda: nn.RNN(4, 5, num_layers=2, bidirectional=True, batch_first=True, nonlinearity="relu")):
+        m = make().double()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.copy_(torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.5)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, h = m(packed)
+        if isinstance(h, tuple):
+            h = h[0]
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=6)
+        out2, h2 = cell_by_hand(m, x, lengths)
+        err = max((out - out2).abs().max().item(), (h - h2).abs().max().item())
+        assert err < 1e-12, f"hand-written {type(m).__name__} differs from PyTorch's by {err}"
+        worst = max(worst, err)
+    H = 3
+    xs = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    for kind, variant in (("lstm", dict(peepholes=True, clip=0.6, input_forget=True)),
+                          ("lstm", dict(peepholes=True)), ("gru", dict(clip=0.5)), ("rnn", dict(clip=0.4))):
+        G = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+        w_ih = torch.rand(G * H, 4, generator=g, dtype=torch.float64, requires_grad=True)
+        w_hh = torch.rand(G * H, H, generator=g, dtype=torch.float64, requires_grad=True)
+        peep = torch.rand(3 * H, generator=g, dtype=torch.float64, requires_grad=True)
+
+        def run(w_ih, w_hh, peep):
+            h = c = xs.new_zeros(H)
+            for t in range(xs.shape[0]):
+                if kind == "lstm":
+                    h, c = lstm_cell(xs[t], h, c, w_ih, w_hh, None, None, peep if variant.get("peepholes") else None,
+                                     variant.get("clip"), variant.get("input_forget"))
+                elif kind == "gru":
+                    h = gru_cell(xs[t], h, w_ih, w_hh, None, None, False, variant.get("clip"))
+                else:
+                    h = rnn_cell(xs[t], h, w_ih, w_hh, None, None, False, variant.get("clip"))
+            return h.sum() + c.sum() if kind == "lstm" else h.sum()
+
+        assert torch.autograd.gradcheck(run, (w_ih, w_hh, peep)), (kind, variant)
+    return worst
 
 
 # ----------------------------------------------------------------------------
@@ -570,6 +679,57 @@ CASES = [
 ]
 
 
+# ONNX's cell variants (hand-written cells; gradients by autograd, gradchecked).
+CASES += [
+    dict(name="fwd_lstm_peepholes_bidir_all", what="lstm with ONNX peepholes, bidirectional, readout all, linear",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=5, bidirectional=True, peepholes=True), L("readout", mode="all"),
+                 L("linear", out=3)],
+         T=6, lengths=[4, 2, 5, 1], junk=1e3),
+    dict(name="fwd_lstm_cifg_clip_2layer_last",
+         what="lstm 2 layers with coupled input-forget gates and clip 0.5, readout last, linear",
+         input=dict(kind="features", size=3),
+         layers=[L("lstm", hidden=6, num_layers=2, input_forget=True, clip=0.5), L("readout", mode="last"),
+                 L("linear", out=2)],
+         T=7, lengths=[7, 3, 5, 1], junk=1e3),
+    dict(name="fwd_gru_clip_onnx_bidir_mean", what="tokens, gru ONNX form with clip 0.4, bidirectional, readout mean",
+         input=dict(kind="tokens", vocab=11),
+         layers=[L("embedding", dim=4), L("gru", hidden=5, bidirectional=True, linear_before_reset=False, clip=0.4),
+                 L("readout", mode="mean"), L("linear", out=2)],
+         T=6, lengths=[6, 2, 4, 5], junk="valid"),
+    dict(name="fwd_rnn_relu_clip_all", what="rnn relu with clip 0.3, readout all, no head",
+         input=dict(kind="features", size=3),
+         layers=[L("rnn", hidden=4, nonlinearity="relu", clip=0.3), L("readout", mode="all")],
+         T=5, lengths=[5, 3, 4], junk=-1e3),
+    dict(name="train_lstm_all_variants_ce_adam",
+         what="lstm with peepholes, coupled gates and clip 0.6, bidirectional, readout last; adam",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=5, bidirectional=True, peepholes=True, input_forget=True, clip=0.6),
+                 L("readout", mode="last"), L("linear", out=3)],
+         T=6, lengths=[6, 3, 5, 2], junk=1e3,
+         loss="cross_entropy", train=dict(ADAM, learning_rate=0.01)),
+    dict(name="train_lstm_peepholes_2layer_mean_mse_sgd",
+         what="lstm with peepholes, 2 layers, readout mean; mse; sgd",
+         input=dict(kind="features", size=3),
+         layers=[L("lstm", hidden=4, num_layers=2, peepholes=True), L("readout", mode="mean"),
+                 L("linear", out=2)],
+         T=5, lengths=[5, 2, 4], junk=1e3,
+         loss="mse", train=dict(SGD)),
+    dict(name="train_gru_clip_lbr_all_ce_adam", what="gru (PyTorch form) with clip 0.5, readout all; adam",
+         input=dict(kind="features", size=3),
+         layers=[L("gru", hidden=5, clip=0.5), L("readout", mode="all"), L("linear", out=3)],
+         T=5, lengths=[5, 2, 4, 3], junk=1e3,
+         loss="cross_entropy", train=dict(ADAM, learning_rate=0.01)),
+    dict(name="train_gru_onnx_rnn_clip_stack_mse_adam",
+         what="gru ONNX form with clip 0.4 -> rnn tanh with clip 0.5, readout last; mse; adam",
+         input=dict(kind="features", size=3),
+         layers=[L("gru", hidden=4, linear_before_reset=False, clip=0.4), L("rnn", hidden=5, clip=0.5),
+                 L("readout", mode="last"), L("linear", out=2)],
+         T=6, lengths=[6, 4, 1, 5], junk=1e3,
+         loss="mse", train=dict(ADAM, learning_rate=0.01)),
+]
+
+
 # The shipped models (models/*.toml) themselves, forward only: their files are
 # copied verbatim, so the e2e tests compile exactly what users get.
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
@@ -709,7 +869,7 @@ def make_case(case):
 
 
 def main():
-    check_hand_gru_against_nn()
+    check_hand_cells_against_nn()
     names = [c["name"] for c in CASES]
     assert len(set(names)) == len(names)
     os.makedirs(FIXTURES, exist_ok=True)
