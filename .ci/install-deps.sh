@@ -5,7 +5,9 @@
 # nothing when everything is present.
 set -eu
 
-packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev"
+# libonnx-dev + libprotobuf-dev: `rnnc import` reads ONNX with the ONNX project's own protobuf
+# classes; libonnx-testdata: the ONNX backend node tests its tests run.
+packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev libonnx-testdata"
 # --python: what python/rnnc_export.py and the fixture scripts need.
 if [ "${1:-}" = "--python" ]; then
   packages="$packages python3-torch python3-numpy"

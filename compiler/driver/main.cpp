@@ -10,6 +10,7 @@
 #include "codegen/kernel_cache.h"
 #include "driver/commands.h"
 #include "frontend/diagnostics.h"
+#include "import/onnx_import.h"
 #include "tune/tune_model.h"
 
 namespace po = boost::program_options;
@@ -25,7 +26,9 @@ void print_overview(std::ostream &out) {
          "  check MODEL      validate a model file and print its layer table\n"
          "  compile MODEL    generate OUT/lib<name>.so, OUT/lib<name>.a, OUT/<name>.h and OUT/<name>\n"
          "  tune MODEL       measure schedule candidates for the model's kernels on this machine; write records\n"
-         "                   for 'rnnc compile --schedules'\n\n"
+         "                   for 'rnnc compile --schedules'\n"
+         "  import M.onnx    turn an ONNX model (LSTM / GRU / RNN nodes and their glue) into a model file and\n"
+         "                   safetensors weights\n\n"
          "'rnnc <command> --help' describes a command's options; 'rnnc --version' prints the version.\n";
 }
 
@@ -150,6 +153,25 @@ int cmd_tune(const std::vector<std::string> &args) {
   return 0;
 }
 
+int cmd_import(const std::vector<std::string> &args) {
+  po::options_description desc(
+      "rnnc import MODEL.onnx -o MODEL.toml --weights W.safetensors\n\nTurn an ONNX model into an rnnc model file "
+      "and its weights (PyTorch names and gate order). Prints how the ONNX inputs and outputs map onto the "
+      "generated program's flags. Writes nothing unless the whole model maps.\n\noptions");
+  rnnc::onnx_import::ImportOptions opt;
+  desc.add_options()("model", po::value(&opt.onnx_path)->required(), "ONNX model")(
+      "output,o", po::value(&opt.toml_path)->required(), "model file to write")(
+      "weights", po::value(&opt.weights_path)->required(), "safetensors weights to write");
+  const std::optional<po::variables_map> parsed = parse(desc, args);
+  if (!parsed) return 0;
+  const rnnc::onnx_import::ImportReport r = rnnc::onnx_import::import_onnx(opt);
+  std::cout << "model " << r.model_name << "\n";
+  for (const std::string &l : r.layers) std::cout << "  " << l << "\n";
+  for (const std::string &b : r.bindings) std::cout << "  " << b << "\n";
+  std::cout << "  wrote " << opt.toml_path << "\n  wrote " << opt.weights_path << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -172,6 +194,7 @@ int main(int argc, char **argv) {
     if (cmd == "check") return cmd_check(args);
     if (cmd == "compile") return cmd_compile(args);
     if (cmd == "tune") return cmd_tune(args);
+    if (cmd == "import") return cmd_import(args);
     std::cerr << "rnnc: error: unknown command '" << cmd << "'\n";
     print_overview(std::cerr);
     return 2;

@@ -41,18 +41,18 @@ Expr sigmoid_f32(Expr x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 Expr tanh_f32(Expr x_in) {
   return with_let(x_in, [](Expr x) {
-  // Small |x|: odd polynomial (no cancellation); otherwise 1 - 2/(e^2|x| + 1).
-  Expr ax = abs(x);
-  Expr z = x * x;
-  Expr p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  Expr small = p * z * x + x;
-  Expr large = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
-  large = select(x < 0.0f, -large, large);
-  return select(ax < 0.625f, small, large);
+    // Small |x|: odd polynomial (no cancellation); otherwise 1 - 2/(e^2|x| + 1).
+    Expr ax = abs(x);
+    Expr z = x * x;
+    Expr p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    Expr small = p * z * x + x;
+    Expr large = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
+    large = select(x < 0.0f, -large, large);
+    return select(ax < 0.625f, small, large);
   });
 }
 

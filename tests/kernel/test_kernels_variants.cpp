@@ -154,14 +154,10 @@ Problem make_problem(const Variant &v, int64_t h, int64_t rows, std::mt19937 &rn
 }
 
 const std::vector<Variant> kVariants = {
-    {Cell::kRnnTanh, 0.7, false, false, "rnn_tanh_clip"},
-    {Cell::kRnnRelu, 0.9, false, false, "rnn_relu_clip"},
-    {Cell::kLstm, 0.0, true, false, "lstm_peepholes"},
-    {Cell::kLstm, 0.0, false, true, "lstm_input_forget"},
-    {Cell::kLstm, 0.8, false, false, "lstm_clip"},
-    {Cell::kLstm, 0.8, true, true, "lstm_all_three"},
-    {Cell::kGruLbr, 0.6, false, false, "gru_clip"},
-    {Cell::kGruOnnx, 0.6, false, false, "gru_onnx_clip"},
+    {Cell::kRnnTanh, 0.7, false, false, "rnn_tanh_clip"}, {Cell::kRnnRelu, 0.9, false, false, "rnn_relu_clip"},
+    {Cell::kLstm, 0.0, true, false, "lstm_peepholes"},    {Cell::kLstm, 0.0, false, true, "lstm_input_forget"},
+    {Cell::kLstm, 0.8, false, false, "lstm_clip"},        {Cell::kLstm, 0.8, true, true, "lstm_all_three"},
+    {Cell::kGruLbr, 0.6, false, false, "gru_clip"},       {Cell::kGruOnnx, 0.6, false, false, "gru_onnx_clip"},
 };
 
 class VariantStep : public ::testing::TestWithParam<Variant> {};
@@ -242,9 +238,8 @@ TEST_P(VariantStep, BackwardMatchesFiniteDifferences) {
         return dot(dh, s.h) + (g == 4 ? dot(dc_next, s.c) : 0.0);
       };
       const ref::StepResult fwd = p.forward();
-      std::map<std::string, Mat> in = {{"dout", dout}, {"dh_next", dh_next}, {"dc_next", dc_next},
-                                       {"h", fwd.h},   {"h_prev", p.hp},     {"c", fwd.c},
-                                       {"c_prev", p.cp}, {"hn", fwd.hn}};
+      std::map<std::string, Mat> in = {{"dout", dout},   {"dh_next", dh_next}, {"dc_next", dc_next}, {"h", fwd.h},
+                                       {"h_prev", p.hp}, {"c", fwd.c},         {"c_prev", p.cp},     {"hn", fwd.hn}};
       const char *lstm_gates[] = {"i", "f", "g", "o"}, *gru_gates[] = {"r", "z", "n"};
       for (int q = 0; q < g; ++q) {
         const std::string gname = g == 4 ? lstm_gates[q] : g == 3 ? gru_gates[q] : "";
