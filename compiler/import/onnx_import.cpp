@@ -1555,8 +1555,14 @@ ImportReport Importer::run() {
   try {
     onnx::checker::check_model(model_);
   } catch (const std::exception &e) {
-    std::string what = e.what();
-    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+    // One line: the checker's messages span several.
+    std::string what;
+    for (char ch : std::string(e.what())) {
+      if (ch == '\n' || ch == '\r') ch = ' ';
+      if (ch == ' ' && (what.empty() || what.back() == ' ')) continue;
+      what += ch;
+    }
+    while (!what.empty() && what.back() == ' ') what.pop_back();
     fail("is not a valid ONNX model: " + what);
   }
   const onnx::GraphProto &g = model_.graph();

@@ -11,6 +11,8 @@
 //    written.
 #include <onnx/onnx_pb.h>
 
+#include <functional>
+
 #include "e2e_util.h"
 
 namespace rnnc_e2e {
@@ -203,6 +205,233 @@ TEST(OnnxNodeTests, AllTwelveAreInstalledOrSkippedWithAReason) {
   if (found == 0) GTEST_SKIP() << "no ONNX node tests at " << node_test_root() << " (libonnx-testdata)";
   EXPECT_EQ(found, 12) << "the parameterised test lists twelve";
 }
+
+// --- torch.onnx.export fixtures (tests/make_onnx_fixtures.py) -----------------------
+
+class OnnxExportFixture : public ::testing::TestWithParam<std::string> {};
+
+// Runs predict of the model compiled from `toml` with the fixture's inputs
+// (and initial states) and compares with what PyTorch predicted.
+void expect_predicts_like_pytorch(const ScratchDir &tmp, const std::string &d, const std::string &toml,
+                                  const std::string &weights, const std::string &out) {
+  RunResult comp = run(compile_command(toml, tmp.file(out)));
+  ASSERT_EQ(comp.exit_code, 0) << comp.describe();
+  const CompiledModel cm = describe_compiled(tmp.file(out));
+  std::vector<std::string> argv = {cm.program, "predict", "--weights", weights, "--inputs", d + "/inputs.npy",
+                                   "--output", tmp.file(out + ".y.npy")};
+  const bool states = fs::exists(d + "/h0.npy");
+  if (states)
+    argv.insert(argv.end(), {"--h0", d + "/h0.npy", "--c0", d + "/c0.npy", "--output-h", tmp.file(out + ".hn.npy"),
+                             "--output-c", tmp.file(out + ".cn.npy")});
+  RunResult pred = run(argv);
+  ASSERT_EQ(pred.exit_code, 0) << pred.describe();
+  const FloatArray got = read_f32(tmp.file(out + ".y.npy")), want = read_f32(d + "/expected.npy");
+  EXPECT_TRUE(arrays_close(got, want, 1e-5)) << out << ": output";
+  if (states) {
+    EXPECT_TRUE(arrays_close(read_f32(tmp.file(out + ".hn.npy")), read_f32(d + "/expected_hn.npy"), 1e-5)) << "h_n";
+    EXPECT_TRUE(arrays_close(read_f32(tmp.file(out + ".cn.npy")), read_f32(d + "/expected_cn.npy"), 1e-5)) << "c_n";
+  }
+}
+
+TEST_P(OnnxExportFixture, ImportedModelPredictsWhatPyTorchPredicted) {
+  const std::string d = fixtures_dir() + "/" + GetParam();
+  ScratchDir tmp;
+  RunResult imp = run({rnnc_exe(), "import", d + "/model.onnx", "-o", tmp.file("m.toml"), "--weights",
+                       tmp.file("w.safetensors")});
+  ASSERT_EQ(imp.exit_code, 0) << imp.describe();
+  expect_predicts_like_pytorch(tmp, d, tmp.file("m.toml"), tmp.file("w.safetensors"), "imported");
+  if (fs::exists(d + "/export.toml"))  // the same PyTorch module through python/rnnc_export.py
+    expect_predicts_like_pytorch(tmp, d, d + "/export.toml", d + "/export.safetensors", "exported");
+}
+
+INSTANTIATE_TEST_SUITE_P(TorchOnnxExport, OnnxExportFixture, ::testing::ValuesIn(fixture_cases("onnx_")),
+                         [](const ::testing::TestParamInfo<std::string> &i) { return i.param; });
+
+TEST(OnnxExportFixtures, CoverEveryShippedModel) {
+  for (const auto &e : fs::directory_iterator(source_dir() + "/models")) {
+    const std::string stem = e.path().stem().string();
+    EXPECT_TRUE(fs::exists(fixtures_dir() + "/onnx_model_" + stem + "/model.onnx"))
+        << "models/" << stem << ".toml has no ONNX fixture (tests/make_onnx_fixtures.py)";
+  }
+}
+
+// --- bad ONNX files ----------------------------------------------------------------
+
+// test_lstm_defaults with W and R as initializers: a valid model to break.
+onnx::ModelProto valid_lstm() {
+  const std::string dir = node_test_root() + "/test_lstm_defaults";
+  onnx::ModelProto m;
+  std::ifstream in(dir + "/model.onnx", std::ios::binary);
+  if (!m.ParseFromIstream(&in)) throw std::runtime_error("cannot read " + dir);
+  onnx::GraphProto *g = m.mutable_graph();
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
+  for (int k = 0; k < g->input_size(); ++k) {
+    const std::string name = g->input(k).name();
+    if (name == "W" || name == "R") {
+      onnx::TensorProto t = load_tensor(dir + "/test_data_set_0/input_" + std::to_string(k) + ".pb");
+      t.set_name(name);
+      *g->add_initializer() = t;
+    } else {
+      *kept.Add() = g->input(k);
+    }
+  }
+  g->mutable_input()->Swap(&kept);
+  return m;
+}
+
+onnx::AttributeProto *find_attr(onnx::NodeProto *n, const std::string &name) {
+  for (auto &a : *n->mutable_attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+struct BadOnnx {
+  const char *name;
+  std::function<std::string(onnx::ModelProto &)> edit;  // returns the bytes to write ("" = serialize m)
+  const char *message;
+};
+
+void PrintTo(const BadOnnx &c, std::ostream *os) { *os << c.name; }
+
+class BadOnnxFile : public ::testing::TestWithParam<BadOnnx> {};
+
+TEST_P(BadOnnxFile, OneClearMessageAndNothingWritten) {
+  if (!fs::exists(node_test_root() + "/test_lstm_defaults/model.onnx"))
+    GTEST_SKIP() << "needs Debian's libonnx-testdata";
+  const BadOnnx &c = GetParam();
+  ScratchDir tmp;
+  onnx::ModelProto m = valid_lstm();
+  std::string bytes = c.edit(m);
+  if (bytes.empty()) ASSERT_TRUE(m.SerializeToString(&bytes));
+  write_text(tmp.file("bad.onnx"), bytes);
+  // An earlier model file at the destination stays as it was.
+  write_text(tmp.file("m.toml"), "# earlier\n");
+  RunResult r = run({rnnc_exe(), "import", tmp.file("bad.onnx"), "-o", tmp.file("m.toml"), "--weights",
+                     tmp.file("w.safetensors")});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, tmp.file("bad.onnx"))) << r.err;
+  EXPECT_TRUE(contains(r.err, c.message)) << r.err;
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(read_text(tmp.file("m.toml")), "# earlier\n");
+  EXPECT_FALSE(fs::exists(tmp.file("w.safetensors")));
+}
+
+onnx::NodeProto *lstm_node(onnx::ModelProto &m) { return m.mutable_graph()->mutable_node(0); }
+
+const BadOnnx kBadOnnx[] = {
+    {"Truncated",
+     [](onnx::ModelProto &m) {
+       std::string b;
+       m.SerializeToString(&b);
+       return b.substr(0, b.size() / 2);
+     },
+     "not an ONNX model"},
+    {"NotProtobuf", [](onnx::ModelProto &) { return std::string("[input]\nkind = \"tokens\"\n"); },
+     "not an ONNX model"},
+    {"WrongOp",
+     [](onnx::ModelProto &m) {
+       // A Relu between the LSTM's final state and the output.
+       onnx::GraphProto *g = m.mutable_graph();
+       onnx::NodeProto *n = g->add_node();
+       n->set_op_type("Relu");
+       n->set_name("act");
+       n->add_input("Y_h");
+       n->add_output("Y_h_relu");
+       g->mutable_output(0)->set_name("Y_h_relu");
+       return std::string();
+     },
+     "node 'act' (Relu): cannot be mapped onto an rnnc model"},
+    {"UnsupportedActivations",
+     [](onnx::ModelProto &m) {
+       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
+       a->set_name("activations");
+       a->set_type(onnx::AttributeProto::STRINGS);
+       for (const char *s : {"Sigmoid", "Tanh", "Relu"}) a->add_strings(s);
+       return std::string();
+     },
+     "(LSTM): attribute 'activations' [Sigmoid, Tanh, Relu] is not supported"},
+    {"ActivationAlpha",
+     [](onnx::ModelProto &m) {
+       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
+       a->set_name("activation_alpha");
+       a->set_type(onnx::AttributeProto::FLOATS);
+       a->add_floats(0.5f);
+       return std::string();
+     },
+     "attribute 'activation_alpha' is not supported"},
+    {"MissingInitializer",
+     [](onnx::ModelProto &m) {
+       auto *inits = m.mutable_graph()->mutable_initializer();
+       for (int k = 0; k < inits->size(); ++k)
+         if (inits->Get(k).name() == "R") {
+           inits->DeleteSubrange(k, 1);
+           break;
+         }
+       return std::string();
+     },
+     "'R'"},
+    {"DynamicHiddenSize",
+     [](onnx::ModelProto &m) {
+       auto *attrs = lstm_node(m)->mutable_attribute();
+       for (int k = 0; k < attrs->size(); ++k)
+         if (attrs->Get(k).name() == "hidden_size") {
+           attrs->DeleteSubrange(k, 1);
+           break;
+         }
+       return std::string();
+     },
+     "attribute 'hidden_size' is missing"},
+    {"WeightsAsGraphInput",
+     [](onnx::ModelProto &m) {
+       // W moved back to a run-time input: its size is not known to rnnc.
+       onnx::GraphProto *g = m.mutable_graph();
+       auto *inits = g->mutable_initializer();
+       for (int k = 0; k < inits->size(); ++k)
+         if (inits->Get(k).name() == "W") {
+           onnx::ValueInfoProto *vi = g->add_input();
+           vi->set_name("W");
+           vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+           for (int64_t d : inits->Get(k).dims())
+             vi->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+           inits->DeleteSubrange(k, 1);
+           break;
+         }
+       return std::string();
+     },
+     "input 'W' (W) must be a constant"},
+    {"NonZeroConstantInitialState",
+     [](onnx::ModelProto &m) {
+       onnx::GraphProto *g = m.mutable_graph();
+       onnx::TensorProto *t = g->add_initializer();
+       t->set_name("h_init");
+       t->set_data_type(onnx::TensorProto::FLOAT);
+       for (int64_t d : {1, 3, 3}) t->add_dims(d);
+       for (int k = 0; k < 9; ++k) t->add_float_data(0.5f);
+       onnx::NodeProto *n = lstm_node(m);
+       while (n->input_size() < 6) n->add_input("");
+       n->set_input(5, "h_init");
+       return std::string();
+     },
+     "initial_h is a constant non-zero tensor"},
+    {"ReverseDirection",
+     [](onnx::ModelProto &m) {
+       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
+       a->set_name("direction");
+       a->set_type(onnx::AttributeProto::STRING);
+       a->set_s("sideways");
+       return std::string();
+     },
+     "attribute 'direction' is 'sideways'"},
+    {"OpsetTooNew",
+     [](onnx::ModelProto &m) {
+       m.mutable_opset_import(0)->set_version(18);
+       return std::string();
+     },
+     "opset 18 is outside the opsets rnnc reads (7 to 17)"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Onnx, BadOnnxFile, ::testing::ValuesIn(kBadOnnx),
+                         [](const ::testing::TestParamInfo<BadOnnx> &i) { return i.param.name; });
 
 }  // namespace
 }  // namespace rnnc_e2e
