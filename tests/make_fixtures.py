@@ -150,7 +150,33 @@ def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, lbr):
 
 def onnx_variant(layer_spec):
     """The ONNX cell variants of a recurrent entry (empty: none)."""
-    return {k: layer_spec[k] for k in ("clip", "peepholes", "input_forget") if layer_spec.get(k)}
+    return {k: layer_spec[k] for k in ("clip", "peepholes", "input_forget", "reverse") if layer_spec.get(k)}
+
+
+class ReverseOnly(nn.Module):
+    """A reverse-only recurrent layer (ONNX direction = "reverse"), which PyTorch
+    lacks: the parameters of nn.RNN / nn.LSTM / nn.GRU's reverse direction only
+    (names ending in _reverse, same shapes and order), run by cell_by_hand."""
+
+    def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, dropout=0.0, nonlinearity="tanh"):
+        super().__init__()
+        self.kind, self.hidden_size, self.num_layers, self.bias = kind, hidden_size, num_layers, bias
+        self.dropout, self.nonlinearity, self.bidirectional = dropout, nonlinearity, False
+        G = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+        for k in range(num_layers):
+            sfx = f"_l{k}_reverse"
+            width = input_size if k == 0 else hidden_size
+            self.register_parameter("weight_ih" + sfx, nn.Parameter(torch.zeros(G * hidden_size, width)))
+            self.register_parameter("weight_hh" + sfx, nn.Parameter(torch.zeros(G * hidden_size, hidden_size)))
+            if bias:
+                self.register_parameter("bias_ih" + sfx, nn.Parameter(torch.zeros(G * hidden_size)))
+                self.register_parameter("bias_hh" + sfx, nn.Parameter(torch.zeros(G * hidden_size)))
+
+
+def cell_kind(module):
+    if isinstance(module, ReverseOnly):
+        return module.kind
+    return "lstm" if isinstance(module, nn.LSTM) else "gru" if isinstance(module, nn.GRU) else "rnn"
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, peep, clip, input_forget):
@@ -211,7 +237,8 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
     clip = variant.get("clip")
     N, T, _ = x.shape
     H = module.hidden_size
-    dirs = 2 if module.bidirectional else 1
+    dir_ids = [1] if variant.get("reverse") else [0, 1] if module.bidirectional else [0]
+    kind = cell_kind(module)
     outs, finals = [], []
     for n in range(N):
         L = int(lengths[n])
@@ -219,7 +246,7 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
         fin = []
         for layer in range(module.num_layers):
             dir_outs = []
-            for d in range(dirs):
+            for d in dir_ids:
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 w_ih = getattr(module, "weight_ih" + sfx)
                 w_hh = getattr(module, "weight_hh" + sfx)
@@ -230,11 +257,11 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
                 steps = range(L - 1, -1, -1) if d else range(L)
                 o = [None] * L
                 for t in steps:
-                    if isinstance(module, nn.LSTM):
+                    if kind == "lstm":
                         peep = getattr(module, "peephole" + sfx) if variant.get("peepholes") else None
                         h, c = lstm_cell(inp[t], h, c, w_ih, w_hh, b_ih, b_hh, peep, clip,
                                          variant.get("input_forget"))
-                    elif isinstance(module, nn.GRU):
+                    elif kind == "gru":
                         h = gru_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, lbr, clip)
                     else:
                         h = rnn_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity == "relu", clip)
@@ -272,24 +299,29 @@ class RefModel(nn.Module):
                 kw = dict(input_size=width, hidden_size=l["hidden"], num_layers=l.get("num_layers", 1),
                           bias=l.get("bias", True), batch_first=True, dropout=l.get("dropout", 0.0),
                           bidirectional=l.get("bidirectional", False))
-                if k == "rnn":
+                if l.get("reverse"):
+                    kw.pop("batch_first")
+                    kw.pop("bidirectional")
+                    m = ReverseOnly(k, nonlinearity=l.get("nonlinearity", "tanh"), **kw)
+                elif k == "rnn":
                     m = nn.RNN(nonlinearity=l.get("nonlinearity", "tanh"), **kw)
                 elif k == "lstm":
                     m = nn.LSTM(**kw)
                 else:
                     m = nn.GRU(**kw)
+                if k == "gru":
                     self.gru_lbr[i] = l.get("linear_before_reset", True)
                 if onnx_variant(l):
                     self.variants[i] = onnx_variant(l)
                 if l.get("peepholes"):
                     # rnnc's order: after each direction's bias_hh (state_dict order is not relied on)
                     for layer in range(kw["num_layers"]):
-                        for d in range(2 if kw["bidirectional"] else 1):
+                        for d in [1] if l.get("reverse") else range(2 if l.get("bidirectional") else 1):
                             sfx = f"_l{layer}" + ("_reverse" if d else "")
                             m.register_parameter("peephole" + sfx,
                                                  nn.Parameter(torch.zeros(3 * l["hidden"])))
                 mods.append(m)
-                width = l["hidden"] * (2 if kw["bidirectional"] else 1)
+                width = l["hidden"] * (2 if l.get("bidirectional") else 1)
             elif k == "readout":
                 mods.append(Readout(l["mode"]))
             elif k == "dropout":
@@ -333,7 +365,7 @@ class RefModel(nn.Module):
         for i, m in enumerate(self.layers):
             if isinstance(m, nn.Embedding):
                 x = m(x)
-            elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)):
+            elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU, ReverseOnly)):
                 out, last = self._recurrent(i, m, x, lengths)
                 x = out
             elif isinstance(m, Readout):
@@ -368,7 +400,7 @@ class RefModel(nn.Module):
             for i, m in enumerate(self.layers):
                 if isinstance(m, nn.Embedding):
                     xn = m(xn)
-                elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)):
+                elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU, ReverseOnly)):
                     if i in self.variants or (i in self.gru_lbr and not self.gru_lbr[i]):
                         out, h = cell_by_hand(m, xn, [L], self.gru_lbr.get(i, True), self.variants.get(i))
                     else:
@@ -486,6 +518,23 @@ def check_hand_cells_against_nn(seed=7):
         err = max((out - out2).abs().max().item(), (h - h2).abs().max().item())
         assert err < 1e-12, f"hand-written {type(m).__name__} differs from PyTorch's by {err}"
         worst = max(worst, err)
+        # reverse-only: the reverse half of the bidirectional module's first layer
+        kind = cell_kind(m)
+        r = ReverseOnly(kind, 4, 5, nonlinearity=getattr(m, "nonlinearity", "tanh")).double()
+        with torch.no_grad():
+            for name, p in r.named_parameters():
+                p.copy_(getattr(m, name))
+        one = type(m)(4, 5, bidirectional=True, batch_first=True, **(
+            {"nonlinearity": m.nonlinearity} if kind == "rnn" else {})).double()
+        with torch.no_grad():
+            for name, p in one.named_parameters():
+                p.copy_(getattr(m, name))
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out1, _ = one(packed)
+        out1, _ = pad_packed_sequence(out1, batch_first=True, total_length=6)
+        out3, _ = cell_by_hand(r, x, lengths, variant={"reverse": True})
+        err = (out1[..., 5:] - out3).abs().max().item()
+        assert err < 1e-12, f"hand-written reverse-only {kind} differs from PyTorch's reverse direction by {err}"
     H = 3
     xs = torch.randn(2, 4, generator=g, dtype=torch.float64)
     for kind, variant in (("lstm", dict(peepholes=True, clip=0.6, input_forget=True)),
@@ -730,6 +779,39 @@ CASES += [
 ]
 
 
+# Reverse-only layers (ONNX direction = "reverse"; hand-written cells).
+CASES += [
+    dict(name="fwd_lstm_reverse_last", what="lstm, reverse direction only, readout last, linear",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=5, reverse=True), L("readout", mode="last"), L("linear", out=3)],
+         T=6, lengths=[6, 2, 4, 1, 5], junk=1e3),
+    dict(name="fwd_gru_reverse_2layer_all", what="tokens, gru reverse-only 2 layers, readout all; max length < T",
+         input=dict(kind="tokens", vocab=9),
+         layers=[L("embedding", dim=3), L("gru", hidden=4, num_layers=2, reverse=True), L("readout", mode="all"),
+                 L("linear", out=2)],
+         T=7, lengths=[5, 3, 6, 2], junk="oob"),
+    dict(name="train_rnn_reverse_then_lstm_mean_ce_adam",
+         what="rnn tanh reverse-only -> lstm forward, readout mean; cross_entropy; adam",
+         input=dict(kind="features", size=3),
+         layers=[L("rnn", hidden=4, reverse=True), L("lstm", hidden=3), L("readout", mode="mean"),
+                 L("linear", out=2)],
+         T=5, lengths=[5, 3, 1, 4], junk=1e3,
+         loss="cross_entropy", train=dict(ADAM, learning_rate=0.01)),
+    dict(name="train_lstm_reverse_variants_last_mse_adam",
+         what="lstm reverse-only with peepholes and clip 0.7, 2 layers, readout last; mse; adam",
+         input=dict(kind="features", size=3),
+         layers=[L("lstm", hidden=4, num_layers=2, reverse=True, peepholes=True, clip=0.7),
+                 L("readout", mode="last"), L("linear", out=2)],
+         T=6, lengths=[6, 4, 2], junk=1e3,
+         loss="mse", train=dict(ADAM, learning_rate=0.01)),
+    dict(name="train_gru_reverse_all_ce_sgd", what="gru reverse-only, readout all; cross_entropy over steps; sgd",
+         input=dict(kind="features", size=3),
+         layers=[L("gru", hidden=4, reverse=True), L("readout", mode="all"), L("linear", out=3)],
+         T=5, lengths=[5, 2, 4], junk=1e3,
+         loss="cross_entropy", train=dict(SGD)),
+]
+
+
 # The shipped models (models/*.toml) themselves, forward only: their files are
 # copied verbatim, so the e2e tests compile exactly what users get.
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
@@ -771,11 +853,11 @@ def init_weights(spec, seed):
     model = RefModel(spec)
     with torch.no_grad():
         for m in model.layers:
-            if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)):
+            if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU, ReverseOnly)):
                 for pname, p in m.named_parameters():
                     p.uniform_(-0.5, 0.5)
                     # relu RNNs: positive biases, so that most units are not dead
-                    if isinstance(m, nn.RNN) and m.nonlinearity == "relu" and pname.startswith("bias"):
+                    if cell_kind(m) == "rnn" and m.nonlinearity == "relu" and pname.startswith("bias"):
                         p.uniform_(0.0, 0.5)
     return [(n, t.detach().numpy().astype(np.float32)) for n, t in model.state_dict().items()]
 

@@ -47,6 +47,7 @@ struct LayerSpec {
   int64_t hidden = 0;
   int64_t num_layers = 1;
   bool bidirectional = false;
+  bool reverse = false;  // the reverse direction only (ONNX's direction = "reverse")
   double dropout = 0.0;  // between the stacked layers of this entry
   bool bias = true;      // also linear
   Nonlinearity nonlinearity = Nonlinearity::kTanh;

@@ -24,12 +24,12 @@ const std::vector<std::string> kTrainKeys = {"optimizer", "learning_rate",  "bet
 const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
     {LayerKind::kEmbedding, {"kind", "dim"}},
     {LayerKind::kRnn,
-     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "nonlinearity", "init", "clip"}},
+     {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "nonlinearity", "init", "clip"}},
     {LayerKind::kLstm,
-     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "init", "chrono_t_max", "clip", "peepholes",
-      "input_forget"}},
+     {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "init", "chrono_t_max", "clip",
+      "peepholes", "input_forget"}},
     {LayerKind::kGru,
-     {"kind", "hidden", "num_layers", "bidirectional", "dropout", "bias", "linear_before_reset", "init",
+     {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "linear_before_reset", "init",
       "chrono_t_max", "clip"}},
     {LayerKind::kReadout, {"kind", "mode"}},
     {LayerKind::kDropout, {"kind", "p"}},
@@ -302,6 +302,10 @@ class Parser {
           l.hidden = get_int(*t, "hidden", 0, 1, kMaxSize, true, t->source(), where);
           l.num_layers = get_int(*t, "num_layers", 1, 1, kMaxSize, false, t->source(), where);
           l.bidirectional = get_bool(*t, "bidirectional", false);
+          l.reverse = get_bool(*t, "reverse", false);
+          if (l.reverse && l.bidirectional)
+            fail(t->get("reverse")->source(),
+                 "'reverse' runs the layer in the reverse direction only; a bidirectional layer already has one");
           l.dropout = get_real(*t, "dropout", 0.0, 0.0, 1.0, false);
           l.bias = get_bool(*t, "bias", true);
           if (l.kind == LayerKind::kRnn)

@@ -100,12 +100,13 @@ struct Value {
   enum Kind { kMissing, kConst, kShape, kZeros, kGraphInput, kDyn };
   enum Form { kSeq, kY, kStates, kVec, kLengths, kStateInput };
   Kind kind = kMissing;
-  Tensor t;                      // kConst
-  std::vector<SymInt> sym;       // kShape: the elements; kZeros: the shape
-  bool scalar = false;           // kShape: a 0-d element
-  std::string input;             // kGraphInput, kStateInput, kLengths: the graph input
-  std::vector<int64_t> in_dims;  // kGraphInput: -1 where dynamic
-  bool in_int = false;           // kGraphInput: an integer element type
+  Tensor t;                               // kConst
+  std::vector<SymInt> sym;                // kShape: the elements; kZeros: the shape
+  bool scalar = false;                    // kShape: a 0-d element
+  std::string input;                      // kGraphInput, kStateInput, kLengths: the graph input
+  std::vector<int64_t> in_dims;           // kGraphInput: -1 where dynamic
+  std::vector<std::string> in_dim_names;  // kGraphInput: the dynamic dimensions' names ("" if none)
+  bool in_int = false;                    // kGraphInput: an integer element type
   Form form = kSeq;
   std::vector<Axis> axes;    // kDyn
   int stage = -1;            // kDyn kSeq/kY/kVec: the chain layer whose output this is (-1: the data)
@@ -125,6 +126,7 @@ struct Recurrent {
   int64_t hidden = 0, input = 0;
   int dirs = 1;
   bool bias = true, relu = false, lbr = true, peepholes = false, input_forget = false;
+  bool reverse = false;  // direction = "reverse" (dirs = 1)
   double clip = 0;
   std::string node;  // for messages
   // per direction, PyTorch layouts and gate order
@@ -629,7 +631,9 @@ Value Importer::to_data(const Value &v) {
   tokens_ = v.in_int;
   data_desc_ = "[";
   for (size_t k = 0; k < r; ++k)
-    data_desc_ += (k ? ", " : "") + (v.in_dims[k] > 0 ? std::to_string(v.in_dims[k]) : std::string(k ? "b" : "a"));
+    data_desc_ += (k ? ", " : "") + (v.in_dims[k] > 0             ? std::to_string(v.in_dims[k])
+                                     : !v.in_dim_names[k].empty() ? v.in_dim_names[k]
+                                                                  : std::string("?"));
   data_desc_ += "]";
   return d;
 }
@@ -764,7 +768,7 @@ void Importer::map_recurrent(CellKind cell) {
   }
   Recurrent rc;
   rc.cell = cell;
-  rc.node = node_->name();
+  rc.node = node_->name().empty() ? "output " + node_->output(0) : node_->name();
   const auto *hs = attr("hidden_size");
   if (!hs) fail("attribute 'hidden_size' is missing: rnnc needs the hidden size fixed in the model");
   rc.hidden = hs->i();
@@ -774,9 +778,7 @@ void Importer::map_recurrent(CellKind cell) {
   if (direction == "bidirectional") {
     rc.dirs = 2;
   } else if (direction == "reverse") {
-    fail(
-        "direction 'reverse' (a reverse-only layer) is not supported yet; export the layer as forward over the "
-        "reversed sequence or as bidirectional");
+    rc.reverse = true;
   } else if (direction != "forward") {
     fail("attribute 'direction' is '" + direction + "'; expected forward, reverse or bidirectional");
   }
@@ -1431,7 +1433,8 @@ const char *cell_name(CellKind c) { return c == CellKind::kLstm ? "lstm" : c == 
 
 bool stackable(const Recurrent &a, const Recurrent &b) {
   return a.cell == b.cell && a.hidden == b.hidden && a.dirs == b.dirs && a.bias == b.bias && a.relu == b.relu &&
-         a.lbr == b.lbr && a.peepholes == b.peepholes && a.input_forget == b.input_forget && a.clip == b.clip;
+         a.lbr == b.lbr && a.peepholes == b.peepholes && a.input_forget == b.input_forget && a.clip == b.clip &&
+         a.reverse == b.reverse;
 }
 
 // One [[layers]] entry per embedding / readout / linear, and per run of
@@ -1476,6 +1479,7 @@ std::string Importer::write_toml(const std::string &name) const {
         s << "kind = \"" << cell_name(r.cell) << "\"\nhidden = " << r.hidden << "\n";
         if (e.stack.size() > 1) s << "num_layers = " << e.stack.size() << "\n";
         if (r.dirs == 2) s << "bidirectional = true\n";
+        if (r.reverse) s << "reverse = true\n";
         if (!r.bias) s << "bias = false\n";
         if (r.relu) s << "nonlinearity = \"relu\"\n";
         if (!r.lbr) s << "linear_before_reset = false\n";
@@ -1521,7 +1525,7 @@ void Importer::write_weights() const {
     for (size_t k = 0; k < e.stack.size(); ++k)
       for (int d = 0; d < e.stack[k]->dirs; ++d) {
         const Recurrent &r = *e.stack[k];
-        const std::string sfx = "_l" + std::to_string(k) + (d ? "_reverse" : "");
+        const std::string sfx = "_l" + std::to_string(k) + (d || r.reverse ? "_reverse" : "");
         add(p + "weight_ih" + sfx, r.w_ih[d]);
         add(p + "weight_hh" + sfx, r.w_hh[d]);
         if (r.bias) {
@@ -1585,7 +1589,10 @@ ImportReport Importer::run() {
     if (!v.in_int && et != onnx::TensorProto::FLOAT && et != onnx::TensorProto::DOUBLE)
       fail("graph input '" + in.name() + "' has element type " + std::to_string(et) +
            "; expected float (features) or int32 / int64 (token ids, lengths)");
-    for (const auto &d : tt.shape().dim()) v.in_dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    for (const auto &d : tt.shape().dim()) {
+      v.in_dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      v.in_dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
+    }
     values_[in.name()] = v;
   }
   for (const auto &n : g.node()) {
@@ -1719,6 +1726,7 @@ void Importer::finish(ImportReport &rep) {
         line = std::string(cell_name(r.cell)) + " hidden " + std::to_string(r.hidden);
         if (e.stack.size() > 1) line += ", " + std::to_string(e.stack.size()) + " layers";
         if (r.dirs == 2) line += ", bidirectional";
+        if (r.reverse) line += ", reverse";
         line += " (from";
         for (const Recurrent *s : e.stack) line += " '" + s->node + "'";
         line += ")";

@@ -143,6 +143,7 @@ Graph build_graph(const ModelSpec &spec) {
         n.hidden = l.hidden;
         n.num_layers = l.num_layers;
         n.bidirectional = l.bidirectional;
+        n.reverse_only = l.reverse;
         n.inner_dropout = l.dropout;
         n.bias = l.bias;
         n.nonlinearity = l.nonlinearity;
@@ -155,7 +156,7 @@ Graph build_graph(const ModelSpec &spec) {
         const double bound = 1.0 / std::sqrt(static_cast<double>(l.hidden));
         for (int64_t k = 0; k < l.num_layers; ++k) {
           for (int d = 0; d < n.directions(); ++d) {
-            const std::string sfx = "_l" + std::to_string(k) + (d ? "_reverse" : "");
+            const std::string sfx = "_l" + std::to_string(k) + (n.direction_id(d) ? "_reverse" : "");
             b.add_param(n, index, "weight_ih" + sfx, {gh, n.sublayer_input(k)}, InitKind::kUniform, bound);
             b.add_param(n, index, "weight_hh" + sfx, {gh, l.hidden}, InitKind::kUniform, bound);
             if (l.bias && l.init == InitScheme::kChrono) {
@@ -293,6 +294,7 @@ std::string describe_impl(const Graph &g, const Node &n) {
       s << "hidden " << n.hidden;
       if (n.num_layers > 1) s << ", " << n.num_layers << " layers";
       if (n.bidirectional) s << ", bidirectional";
+      if (n.reverse_only) s << ", reverse";
       if (n.inner_dropout > 0 && n.num_layers > 1) s << ", dropout " << n.inner_dropout;
       if (!n.bias) s << ", no bias";
       if (n.cell == Cell::kRnn) s << ", " << to_string(n.nonlinearity);

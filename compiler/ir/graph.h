@@ -67,6 +67,7 @@ struct Node {
   int64_t hidden = 0;
   int64_t num_layers = 1;
   bool bidirectional = false;
+  bool reverse_only = false;  // one direction, the reverse one
   double inner_dropout = 0.0;
   bool bias = true;
   Nonlinearity nonlinearity = Nonlinearity::kTanh;
@@ -84,6 +85,8 @@ struct Node {
   std::vector<int> params;  // indices into Graph::params, in state_dict order
 
   int directions() const { return bidirectional ? 2 : 1; }
+  // Which direction the k-th of directions() is: 0 forward, 1 reverse.
+  int direction_id(int k) const { return reverse_only ? 1 : k; }
   // Parameters of one direction of one stacked layer: weight_ih, weight_hh,
   // then with bias bias_ih, bias_hh, then with peepholes the peephole vector.
   size_t params_per_direction() const { return (bias ? 4 : 2) + (peepholes ? 1 : 0); }

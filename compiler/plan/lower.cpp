@@ -20,14 +20,16 @@ struct Value {
   int64_t width = 0;
   bool per_step = true;
   int embedding = -1;  // kEmbedded: the table (a parameter)
-  int h_fwd = -1;      // kRecurrent: output rows of each direction (views of the state buffers)
-  int h_rev = -1;
+  int h_fwd = -1;      // kRecurrent: output rows of each direction (views of the state buffers);
+  int h_rev = -1;      // -1 for a direction the layer does not have
+  int directions() const { return (h_fwd >= 0) + (h_rev >= 0); }
   int buffer = -1;  // kBuffer, or a kRecurrent's materialised output
 };
 
 // One direction of a stacked sub-layer, as the backward pass needs it.
 struct DirectionTape {
   KernelDesc step;  // the training forward step
+  bool reverse = false;
   int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, peephole = -1;
   int hs = -1, cs = -1;
   std::vector<int> acts;  // views of the saved activations, in the step's order
@@ -250,6 +252,10 @@ class Lowerer {
     if (v.kind == Value::kBuffer) return v.buffer;
     if (v.kind != Value::kRecurrent) throw std::logic_error("lowering: a non-recurrent value used as a buffer");
     if (v.h_rev < 0) return v.h_fwd;
+    if (v.buffer < 0 && v.h_fwd < 0) {  // reverse direction only
+      v.buffer = buffer(name, kRowsPacked, v.width);
+      steps.push_back(gather(v.buffer, v.h_rev, idx(kIdxPerm), "reverse direction, to packed order"));
+    }
     if (v.buffer < 0) {
       const int64_t h = v.width / 2;
       v.buffer = buffer(name, kRowsPacked, v.width);
@@ -374,12 +380,14 @@ class Lowerer {
       entry.tag = ltag;
       entry.node = &n;
       entry.in = v;
-      for (int dir = 0; dir < n.directions(); ++dir) {
+      for (int k = 0; k < n.directions(); ++k) {
+        const int dir = n.direction_id(k);
         const std::string tag = ltag + (dir ? "r" : "f");
         const std::string what = "layers." + std::to_string(n.layer) + " " + ir::to_string(n.cell) + " layer " +
                                  std::to_string(l) + (dir ? " reverse" : " forward");
-        const size_t base = (l * n.directions() + dir) * per;
+        const size_t base = (l * n.directions() + k) * per;
         DirectionTape dt;
+        dt.reverse = dir == 1;
         dt.w_ih = n.params[base];
         dt.w_hh = n.params[base + 1];
         dt.b_ih = n.bias ? n.params[base + 2] : -1;
@@ -478,12 +486,13 @@ class Lowerer {
       return;
     }
     KernelDesc d;
-    d.h = v.h_rev >= 0 ? width / 2 : width;
-    d.dirs = v.h_rev >= 0 ? 2 : 1;
+    d.dirs = v.directions();
+    d.h = width / d.dirs;
     const int out = buffer(tag + ".out", kRowsBatch, width);
     if (n.mode == ReadoutMode::kLast) {
       d.family = Family::kReadoutLast;
-      std::vector<Arg> args = {buf(v.h_fwd)};
+      std::vector<Arg> args;
+      if (v.h_fwd >= 0) args.push_back(buf(v.h_fwd));
       if (v.h_rev >= 0) args.push_back(buf(v.h_rev));
       args.push_back(idx(kIdxLastRow));
       args.push_back(buf(out));
@@ -599,14 +608,17 @@ class Lowerer {
         return o;
       }
       case ReadoutMode::kLast: {
-        const bool bidir = v.h_rev >= 0;
+        // One output per direction, in the direction's own row order.
         KernelDesc d;
         d.family = Family::kReadoutLastBwd;
-        d.h = bidir ? width / 2 : width;
-        d.dirs = bidir ? 2 : 1;
-        o.dout_f = buffer(e.tag + ".in.grad_f", kRowsPacked, d.h);
-        std::vector<Arg> args = {buf(gr.buffer), idx(kIdxLastOf), buf(o.dout_f)};
-        if (bidir) {
+        d.dirs = v.directions();
+        d.h = width / d.dirs;
+        std::vector<Arg> args = {buf(gr.buffer), idx(kIdxLastOf)};
+        if (v.h_fwd >= 0) {
+          o.dout_f = buffer(e.tag + ".in.grad_f", kRowsPacked, d.h);
+          args.push_back(buf(o.dout_f));
+        }
+        if (v.h_rev >= 0) {
           o.dout_r = buffer(e.tag + ".in.grad_r", kRowsPacked, d.h);
           args.push_back(buf(o.dout_r));
         }
@@ -623,8 +635,11 @@ class Lowerer {
     const int gates = ir::gate_count(n.cell);
     // The output gradient per direction, each in its direction's row order.
     if (gr.buffer >= 0) {
-      if (e.dirs.size() == 1) {
+      if (e.dirs.size() == 1 && !e.dirs[0].reverse) {
         gr.dout_f = gr.buffer;
+      } else if (e.dirs.size() == 1) {
+        gr.dout_r = buffer(e.tag + ".out.grad_r", kRowsPacked, h);
+        steps.push_back(gather(gr.dout_r, gr.buffer, idx(kIdxPerm), e.tag + ": output gradient, reverse order"));
       } else {
         gr.dout_f = view(gr.buffer, e.tag + ".out.grad[:, :H]", h, 0, false);
         const int rev_half = view(gr.buffer, e.tag + ".out.grad[:, H:]", h, h, false);
@@ -634,8 +649,9 @@ class Lowerer {
     }
     std::vector<Term> input_terms;  // dx = sum over directions of dxp W_ih
     std::vector<int> dxps;
-    for (size_t dir = 0; dir < e.dirs.size(); ++dir) {
-      const DirectionTape &dt = e.dirs[dir];
+    for (size_t k = 0; k < e.dirs.size(); ++k) {
+      const DirectionTape &dt = e.dirs[k];
+      const int dir = dt.reverse ? 1 : 0;
       const std::string tag = e.tag + (dir ? "r" : "f");
       const std::string what = "layers." + std::to_string(n.layer) + " " + ir::to_string(n.cell) + " " +
                                e.tag.substr(e.tag.rfind('.') + 1) + (dir ? " reverse" : " forward");
@@ -701,8 +717,8 @@ class Lowerer {
             // Per-row peephole gradients, summed over every step below.
             dpeep = buffer(tag + ".peephole.grad_rows", kRowsPacked, 3 * h);
             for (int q = 0; q < 3; ++q)
-              a.push_back(buf(view(dpeep, tag + ".peephole.grad_rows." + std::to_string(q), h, q * h, false),
-                              kSliceStep));
+              a.push_back(
+                  buf(view(dpeep, tag + ".peephole.grad_rows." + std::to_string(q), h, q * h, false), kSliceStep));
           }
           break;
         case ir::Cell::kGru:
@@ -764,14 +780,14 @@ class Lowerer {
     const std::string itag = e.tag + ".in.grad";
     const int dx = buffer(itag, kRowsPacked, in_width);
     const bool two = e.dirs.size() == 2;
-    const KernelDesc gd = gemm_desc(gates * h, in_width, false, two ? 2 : 1);
+    const KernelDesc gd = gemm_desc(gates * h, in_width, !two && e.dirs[0].reverse, two ? 2 : 1);
     std::vector<Term> terms;
-    for (size_t dir = 0; dir < e.dirs.size(); ++dir) {
+    for (size_t k = 0; k < e.dirs.size(); ++k) {
       Term t;
-      t.a = buf(dxps[dir]);
-      t.gather = dir == 1;
+      t.a = buf(dxps[k]);
+      t.gather = e.dirs[k].reverse;
       t.index = idx(kIdxPerm);
-      t.packed = packed(e.dirs[dir].w_ih, gd, 1, in_width, gates * h, true);
+      t.packed = packed(e.dirs[k].w_ih, gd, 1, in_width, gates * h, true);
       terms.push_back(t);
     }
     steps.push_back(gemm(terms, gates * h, in_width, zeros(in_width), dx, e.tag + ": input gradient"));

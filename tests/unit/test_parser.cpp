@@ -378,8 +378,8 @@ const BadFile kBadFiles[] = {
     {"KeyOfAnotherLayerKind", lines(kTokens + layer("lstm", {"hidden = 4", "nonlinearity = \"relu\""}) + kLast),
      "m.toml:10:1",
      "unknown key 'nonlinearity' in a lstm layer; valid keys: kind, hidden, num_layers, bidirectional, "
-     "dropout, bias, init, chrono_t_max, clip, peepholes, input_forget ('nonlinearity' belongs to layers of kind "
-     "rnn)"},
+     "reverse, dropout, bias, init, chrono_t_max, clip, peepholes, input_forget ('nonlinearity' belongs to layers "
+     "of kind rnn)"},
     {"ClipNotPositive", lines(kFeatures + layer("gru", {"hidden = 4", "clip = 0"}) + kLast), "m.toml:7:8",
      "'clip' must be positive"},
     {"ClipNotANumber", lines(kFeatures + layer("rnn", {"hidden = 4", "clip = \"yes\""}) + kLast), "m.toml:7:8",
@@ -388,6 +388,9 @@ const BadFile kBadFiles[] = {
      "'peepholes' belongs to layers of kind lstm"},
     {"InputForgetNotBool", lines(kFeatures + layer("lstm", {"hidden = 4", "input_forget = 1"}) + kLast),
      "m.toml:7:16", "'input_forget' must be true or false"},
+    {"ReverseAndBidirectional",
+     lines(kFeatures + layer("lstm", {"hidden = 4", "bidirectional = true", "reverse = true"}) + kLast),
+     "m.toml:8:11", "'reverse' runs the layer in the reverse direction only"},
     {"LinearKeyOnReadout", lines(kFeatures + kLstm + layer("readout", {"mode = \"last\"", "out = 2"})), "m.toml:10:1",
      "('out' belongs to layers of kind linear)"},
     {"KeyOfTheOtherInputKind",
