@@ -10,7 +10,7 @@ set -eu
 packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev libonnx-testdata"
 # --python: what python/rnnc_export.py and the fixture scripts need.
 if [ "${1:-}" = "--python" ]; then
-  packages="$packages python3-torch python3-numpy"
+  packages="$packages python3-torch python3-numpy python3-onnx"
 fi
 if [ "${1:-}" = "--bench" ]; then
   # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).

@@ -155,11 +155,11 @@ def build_spec(layers, readout, name, loss=None, train=None):
             if isinstance(m, nn.RNN) and m.nonlinearity != "tanh":
                 e["nonlinearity"] = m.nonlinearity
             if isinstance(m, nn.LSTM) and m.proj_size:
-                raise ValueError(f"{where}: proj_size is not supported by rnnc yet")
+                e["proj_size"] = m.proj_size
             entries.append(e)
             for pname, p in m.named_parameters():
                 weights.append((f"layers.{idx}.{pname}", p))
-            width = m.hidden_size * (2 if m.bidirectional else 1)
+            width = (getattr(m, "proj_size", 0) or m.hidden_size) * (2 if m.bidirectional else 1)
             if i == last_rec:
                 entries.append({"kind": "readout", "mode": readout})
         elif isinstance(m, nn.Dropout):

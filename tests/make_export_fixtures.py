@@ -78,7 +78,23 @@ class MeanPooled(nn.Module):
         return self.head(mean)
 
 
+class Projected(nn.Module):
+    """A bidirectional LSTM with a projection (proj_size), its final states concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 8, proj_size=4, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x, lengths):
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return self.fc(torch.cat([h[-2], h[-1]], 1))
+
+
 CASES = [
+    dict(name="export_projected_lstm", model=Projected, readout="last", layers=None, features=3, T=6,
+         lengths=[6, 2, 5]),
     dict(name="export_token_classifier", model=TokenClassifier, readout="last", layers=None, tokens=30, T=7,
          lengths=[7, 3, 5, 1, 6]),
     dict(name="export_gru_tagger", model=Tagger, readout="all", layers=None, features=5, T=6,
@@ -140,11 +156,6 @@ def check_refusals(tmp):
             return
         raise AssertionError(f"not refused: {want}")
 
-    class Proj(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = nn.LSTM(3, 8, proj_size=4)
-
     class Pad(nn.Module):
         def __init__(self):
             super().__init__()
@@ -163,7 +174,6 @@ def check_refusals(tmp):
             self.rnn = nn.RNN(3, 4)
             self.fc = nn.Linear(5, 2)
 
-    refused(Proj(), "last", "layer 'lstm' (LSTM): proj_size is not supported")
     refused(Pad(), "last", "layer 'emb' (Embedding): padding_idx and max_norm have no rnnc equivalent")
     refused(Conv(), "last", "layer 'conv' (Conv1d) has parameters and is not one rnnc maps")
     refused(Mismatch(), "last", "layer 'fc' (Linear): in_features 5 does not match the previous width 4")

@@ -158,19 +158,24 @@ class ReverseOnly(nn.Module):
     lacks: the parameters of nn.RNN / nn.LSTM / nn.GRU's reverse direction only
     (names ending in _reverse, same shapes and order), run by cell_by_hand."""
 
-    def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, dropout=0.0, nonlinearity="tanh"):
+    def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, dropout=0.0, nonlinearity="tanh",
+                 proj_size=0):
         super().__init__()
         self.kind, self.hidden_size, self.num_layers, self.bias = kind, hidden_size, num_layers, bias
+        self.proj_size = proj_size
+        S = proj_size or hidden_size
         self.dropout, self.nonlinearity, self.bidirectional = dropout, nonlinearity, False
         G = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
         for k in range(num_layers):
             sfx = f"_l{k}_reverse"
-            width = input_size if k == 0 else hidden_size
+            width = input_size if k == 0 else S
             self.register_parameter("weight_ih" + sfx, nn.Parameter(torch.zeros(G * hidden_size, width)))
-            self.register_parameter("weight_hh" + sfx, nn.Parameter(torch.zeros(G * hidden_size, hidden_size)))
+            self.register_parameter("weight_hh" + sfx, nn.Parameter(torch.zeros(G * hidden_size, S)))
             if bias:
                 self.register_parameter("bias_ih" + sfx, nn.Parameter(torch.zeros(G * hidden_size)))
                 self.register_parameter("bias_hh" + sfx, nn.Parameter(torch.zeros(G * hidden_size)))
+            if proj_size:
+                self.register_parameter("weight_hr" + sfx, nn.Parameter(torch.zeros(proj_size, hidden_size)))
 
 
 def cell_kind(module):
@@ -179,7 +184,7 @@ def cell_kind(module):
     return "lstm" if isinstance(module, nn.LSTM) else "gru" if isinstance(module, nn.GRU) else "rnn"
 
 
-def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, peep, clip, input_forget):
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, peep, clip, input_forget, w_hr=None):
     """One LSTM step, gate order (i, f, g, o) as nn.LSTM, with ONNX's variants:
     peep = [p_i, p_f, p_o] (i and f read c_{t-1}, o reads c_t), clip bounds every
     gate pre-activation to [-clip, clip], input_forget couples f = 1 - i."""
@@ -196,7 +201,8 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, peep, clip, input_forget):
     if peep is not None:
         a_o = a_o + p_o * c
     o = torch.sigmoid(bound(a_o))
-    return o * torch.tanh(c), c
+    m = o * torch.tanh(c)
+    return (m if w_hr is None else F.linear(m, w_hr)), c
 
 
 def rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, relu, clip):
@@ -237,6 +243,7 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
     clip = variant.get("clip")
     N, T, _ = x.shape
     H = module.hidden_size
+    S = getattr(module, "proj_size", 0) or H  # width of h
     dir_ids = [1] if variant.get("reverse") else [0, 1] if module.bidirectional else [0]
     kind = cell_kind(module)
     outs, finals = [], []
@@ -252,15 +259,16 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
                 w_hh = getattr(module, "weight_hh" + sfx)
                 b_ih = getattr(module, "bias_ih" + sfx) if module.bias else None
                 b_hh = getattr(module, "bias_hh" + sfx) if module.bias else None
-                h = x.new_zeros(H)
+                h = x.new_zeros(S)
                 c = x.new_zeros(H)
                 steps = range(L - 1, -1, -1) if d else range(L)
                 o = [None] * L
                 for t in steps:
                     if kind == "lstm":
                         peep = getattr(module, "peephole" + sfx) if variant.get("peepholes") else None
+                        w_hr = getattr(module, "weight_hr" + sfx) if S != H else None
                         h, c = lstm_cell(inp[t], h, c, w_ih, w_hh, b_ih, b_hh, peep, clip,
-                                         variant.get("input_forget"))
+                                         variant.get("input_forget"), w_hr)
                     elif kind == "gru":
                         h = gru_cell(inp[t], h, w_ih, w_hh, b_ih, b_hh, lbr, clip)
                     else:
@@ -302,11 +310,11 @@ class RefModel(nn.Module):
                 if l.get("reverse"):
                     kw.pop("batch_first")
                     kw.pop("bidirectional")
-                    m = ReverseOnly(k, nonlinearity=l.get("nonlinearity", "tanh"), **kw)
+                    m = ReverseOnly(k, nonlinearity=l.get("nonlinearity", "tanh"), proj_size=l.get("proj_size", 0), **kw)
                 elif k == "rnn":
                     m = nn.RNN(nonlinearity=l.get("nonlinearity", "tanh"), **kw)
                 elif k == "lstm":
-                    m = nn.LSTM(**kw)
+                    m = nn.LSTM(proj_size=l.get("proj_size", 0), **kw)
                 else:
                     m = nn.GRU(**kw)
                 if k == "gru":
@@ -321,7 +329,7 @@ class RefModel(nn.Module):
                             m.register_parameter("peephole" + sfx,
                                                  nn.Parameter(torch.zeros(3 * l["hidden"])))
                 mods.append(m)
-                width = l["hidden"] * (2 if l.get("bidirectional") else 1)
+                width = (l.get("proj_size") or l["hidden"]) * (2 if l.get("bidirectional") else 1)
             elif k == "readout":
                 mods.append(Readout(l["mode"]))
             elif k == "dropout":
@@ -504,6 +512,7 @@ def check_hand_cells_against_nn(seed=7):
     worst = 0.0
     for make in (lambda: nn.GRU(4, 5, num_layers=2, bidirectional=True, batch_first=True),
                  lambda: nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True),
+                 lambda: nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True, proj_size=3),
                  lambda: nn.RNN(4, 5, num_layers=2, bidirectional=True, batch_first=True, nonlinearity="relu")):
         m = make().double()
         with torch.no_grad():
@@ -520,6 +529,8 @@ def check_hand_cells_against_nn(seed=7):
         worst = max(worst, err)
         # reverse-only: the reverse half of the bidirectional module's first layer
         kind = cell_kind(m)
+        if getattr(m, "proj_size", 0):
+            continue
         r = ReverseOnly(kind, 4, 5, nonlinearity=getattr(m, "nonlinearity", "tanh")).double()
         with torch.no_grad():
             for name, p in r.named_parameters():
@@ -809,6 +820,36 @@ CASES += [
          layers=[L("gru", hidden=4, reverse=True), L("readout", mode="all"), L("linear", out=3)],
          T=5, lengths=[5, 2, 4], junk=1e3,
          loss="cross_entropy", train=dict(SGD)),
+]
+
+
+# LSTM projections (PyTorch's proj_size): nn.LSTM itself is the reference,
+# except where combined with ONNX's variants (hand-written cells).
+CASES += [
+    dict(name="fwd_lstm_proj_bidir_2layer_last", what="lstm with proj_size 3, bidirectional, 2 layers, readout last",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=6, num_layers=2, bidirectional=True, proj_size=3), L("readout", mode="last"),
+                 L("linear", out=2)],
+         T=6, lengths=[6, 2, 5, 3], junk=1e3),
+    dict(name="fwd_lstm_proj_tokens_all", what="tokens, lstm with proj_size 4, readout all; max length < T",
+         input=dict(kind="tokens", vocab=13),
+         layers=[L("embedding", dim=5), L("lstm", hidden=7, proj_size=4), L("readout", mode="all"),
+                 L("linear", out=3)],
+         T=7, lengths=[4, 6, 2], junk="oob"),
+    dict(name="train_lstm_proj_bidir_mean_ce_adam",
+         what="lstm with proj_size 2, bidirectional 2 layers, readout mean; cross_entropy; adam",
+         input=dict(kind="features", size=3),
+         layers=[L("lstm", hidden=5, num_layers=2, bidirectional=True, proj_size=2), L("readout", mode="mean"),
+                 L("linear", out=3)],
+         T=5, lengths=[5, 3, 4, 1], junk=1e3,
+         loss="cross_entropy", train=dict(ADAM, learning_rate=0.01)),
+    dict(name="train_lstm_proj_reverse_peepholes_clip_last_mse_sgd",
+         what="lstm reverse-only with proj_size 3, peepholes and clip 0.6, readout last; mse; sgd",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=5, reverse=True, proj_size=3, peepholes=True, clip=0.6), L("readout", mode="last"),
+                 L("linear", out=2)],
+         T=6, lengths=[6, 4, 2], junk=1e3,
+         loss="mse", train=dict(SGD)),
 ]
 
 

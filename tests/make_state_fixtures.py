@@ -32,6 +32,11 @@ def make_cell(module, kind, sfx, lbr, nonlinearity):
     I = getattr(module, "weight_ih" + sfx).shape[1]
     H = module.hidden_size
     bias = module.bias
+    if kind == "lstm" and getattr(module, "proj_size", 0):  # nn.LSTMCell has no projection
+        w_ih, w_hh, w_hr = (getattr(module, n + sfx) for n in ("weight_ih", "weight_hh", "weight_hr"))
+        b_ih = getattr(module, "bias_ih" + sfx) if bias else None
+        b_hh = getattr(module, "bias_hh" + sfx) if bias else None
+        return lambda x, hc: mf.lstm_cell(x, hc[0], hc[1], w_ih, w_hh, b_ih, b_hh, None, None, False, w_hr)
     if kind == "gru" and not lbr:
         w_ih, w_hh = getattr(module, "weight_ih" + sfx), getattr(module, "weight_hh" + sfx)
         b_ih = getattr(module, "bias_ih" + sfx) if bias else None
@@ -72,6 +77,7 @@ def stepwise(model, spec, x, lengths, h0=None, c0=None):
             kind = l["kind"]
             dirs = 2 if m.bidirectional else 1
             H = m.hidden_size
+            S = getattr(m, "proj_size", 0) or H  # width of h
             lbr = l.get("linear_before_reset", True)
             finals = [[] for _ in range(N)]
             for k in range(m.num_layers):
@@ -79,12 +85,12 @@ def stepwise(model, spec, x, lengths, h0=None, c0=None):
                 for d in range(dirs):
                     sfx = f"_l{k}" + ("_reverse" if d else "")
                     cell = make_cell(m, kind, sfx, lbr, l.get("nonlinearity", "tanh"))
-                    st = {"layer": i, "sublayer": k, "direction": "reverse" if d else "forward", "hidden": H,
+                    st = {"layer": i, "sublayer": k, "direction": "reverse" if d else "forward", "hidden": S,
                           "h": [], "c": [] if kind == "lstm" else None, "h_last": [], "c_last": []}
                     for n in range(N):
                         L = lengths[n]
                         row = k * dirs + d
-                        h = h0[i][row, n] if h0 is not None else torch.zeros(H, dtype=torch.float64)
+                        h = h0[i][row, n] if h0 is not None else torch.zeros(S, dtype=torch.float64)
                         c = None
                         if kind == "lstm":
                             c = c0[i][row, n] if c0 is not None else torch.zeros(H, dtype=torch.float64)
@@ -229,12 +235,13 @@ def make_case(case):
 
     # Initial states: one block per recurrent entry, drawn in [-0.8, 0.8].
     rec = [(i, l) for i, l in enumerate(spec["layers"]) if l["kind"] in mf.RECURRENT]
-    hidden = {l["hidden"] for _, l in rec}
-    one_array = len(hidden) == 1
+    # h is proj_size wide where an LSTM projects; c is always hidden wide.
+    one_array = len({l.get("proj_size") or l["hidden"] for _, l in rec}) == 1
+    one_array_c = len({l["hidden"] for _, l in rec if l["kind"] == "lstm"}) == 1
     h0, c0 = {}, {}
     for i, l in rec:
         rows = l.get("num_layers", 1) * (2 if l.get("bidirectional", False) else 1)
-        h0[i] = rng.uniform(-0.8, 0.8, size=(rows, N, l["hidden"])).astype(np.float32)
+        h0[i] = rng.uniform(-0.8, 0.8, size=(rows, N, l.get("proj_size") or l["hidden"])).astype(np.float32)
         if l["kind"] == "lstm":
             c0[i] = rng.uniform(-0.8, 0.8, size=(rows, N, l["hidden"])).astype(np.float32)
     th0 = {i: torch.from_numpy(a).double() for i, a in h0.items()}
@@ -258,8 +265,8 @@ def make_case(case):
     files = {"h0": save_states(os.path.join(d, "h0"), h0, one_array),
              "expected_hn": save_states(os.path.join(d, "expected_hn"), hn, one_array)}
     if c0:
-        files["c0"] = save_states(os.path.join(d, "c0"), c0, one_array)
-        files["expected_cn"] = save_states(os.path.join(d, "expected_cn"), cn, one_array)
+        files["c0"] = save_states(os.path.join(d, "c0"), c0, one_array_c)
+        files["expected_cn"] = save_states(os.path.join(d, "expected_cn"), cn, one_array_c)
     mf.save_npy(os.path.join(d, "expected_with_states.npy"), out.numpy().astype(np.float32))
     os.makedirs(os.path.join(d, "hidden"))
     for i, l in rec:
@@ -328,6 +335,12 @@ CASES = [
          layers=[L("gru", hidden=5, num_layers=2, linear_before_reset=False), L("readout", mode="last"),
                  L("linear", out=2)],
          T=6, lengths=[6, 3, 5, 2], junk=1e3, loss="mse", train=mf.SGD),
+    dict(name="state_lstm_proj_bidir2_last", what="lstm with proj_size 3 (h 3 wide, c 6 wide), bidirectional 2 "
+                                                 "layers, last, linear; cross_entropy",
+         input=dict(kind="features", size=4),
+         layers=[L("lstm", hidden=6, num_layers=2, bidirectional=True, proj_size=3), L("readout", mode="last"),
+                 L("linear", out=2)],
+         T=6, lengths=[6, 2, 5, 3], junk=1e3, loss="cross_entropy", train=mf.ADAM),
     dict(name="state_mixed_lstm_gru_rnn", what="stack lstm 5 -> gru 3 bidirectional -> rnn 4 (hidden sizes differ: "
                                               ".npz states), last, linear; cross_entropy",
          input=dict(kind="features", size=3),

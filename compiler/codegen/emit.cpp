@@ -125,8 +125,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
 
   o << "const StateDesc kStates[] = {\n";
   for (const plan::State &s : p.states)
-    o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << ", " << s.layer << ", " << s.sublayer
-      << ", " << (s.reverse ? 1 : 0) << ", " << s.out_grad << ", " << s.rec_grad << "},\n";
+    o << "    {" << s.h_buffer << ", " << s.c_buffer << ", " << s.hidden << ", " << s.c_hidden << ", " << s.layer
+      << ", " << s.sublayer << ", " << (s.reverse ? 1 : 0) << ", " << s.out_grad << ", " << s.rec_grad << "},\n";
   o << "};\n\n";
 
   o << "const LayerInfo kLayers[] = {\n";

@@ -53,10 +53,11 @@ struct LayerSpec {
   Nonlinearity nonlinearity = Nonlinearity::kTanh;
   bool linear_before_reset = true;
   InitScheme init = InitScheme::kPytorch;
-  int64_t chrono_t_max = 0;  // chrono: the longest dependency T, >= 2
+  int64_t chrono_t_max = 0;   // chrono: the longest dependency T, >= 2
   double clip = 0.0;          // > 0: gate pre-activations clamped to [-clip, clip] (ONNX `clip`)
   bool peepholes = false;     // lstm: ONNX's P (i and f read c_{t-1}, o reads c_t)
   bool input_forget = false;  // lstm: ONNX's input_forget, f = 1 - i
+  int64_t proj_size = 0;      // lstm: PyTorch's projection, h = W_hr (o ⊙ tanh(c)); 0: none
   // readout
   ReadoutMode mode = ReadoutMode::kLast;
   // dropout

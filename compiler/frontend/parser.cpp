@@ -27,7 +27,7 @@ const std::map<LayerKind, std::vector<std::string>> kLayerKeys = {
      {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "nonlinearity", "init", "clip"}},
     {LayerKind::kLstm,
      {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "init", "chrono_t_max", "clip",
-      "peepholes", "input_forget"}},
+      "peepholes", "input_forget", "proj_size"}},
     {LayerKind::kGru,
      {"kind", "hidden", "num_layers", "bidirectional", "reverse", "dropout", "bias", "linear_before_reset", "init",
       "chrono_t_max", "clip"}},
@@ -317,6 +317,12 @@ class Parser {
           if (l.kind == LayerKind::kLstm) {
             l.peepholes = get_bool(*t, "peepholes", false);
             l.input_forget = get_bool(*t, "input_forget", false);
+            // PyTorch's proj_size: h = W_hr (o ⊙ tanh(c)), proj_size < hidden.
+            l.proj_size = get_int(*t, "proj_size", 0, 1, kMaxSize, false, t->source(), where);
+            if (const toml::node *ps = t->get("proj_size"); ps && l.proj_size >= l.hidden)
+              fail(ps->source(), "'proj_size' must be smaller than 'hidden' (" + std::to_string(l.hidden) +
+                                     "), as "
+                                     "in PyTorch");
           }
           // ONNX's `clip`: every activation's input bounded to [-clip, clip].
           l.clip = get_real(*t, "clip", 0.0, -HUGE_VAL, HUGE_VAL, false);

@@ -151,14 +151,15 @@ Graph build_graph(const ModelSpec &spec) {
         n.clip = l.clip;
         n.peepholes = l.peepholes;
         n.input_forget = l.input_forget;
-        n.out = TensorType{true, l.hidden * n.directions(), false};
+        n.proj_size = l.proj_size;
+        n.out = TensorType{true, n.state_width() * n.directions(), false};
         const int64_t gh = gate_count(n.cell) * l.hidden;
         const double bound = 1.0 / std::sqrt(static_cast<double>(l.hidden));
         for (int64_t k = 0; k < l.num_layers; ++k) {
           for (int d = 0; d < n.directions(); ++d) {
             const std::string sfx = "_l" + std::to_string(k) + (n.direction_id(d) ? "_reverse" : "");
             b.add_param(n, index, "weight_ih" + sfx, {gh, n.sublayer_input(k)}, InitKind::kUniform, bound);
-            b.add_param(n, index, "weight_hh" + sfx, {gh, l.hidden}, InitKind::kUniform, bound);
+            b.add_param(n, index, "weight_hh" + sfx, {gh, n.state_width()}, InitKind::kUniform, bound);
             if (l.bias && l.init == InitScheme::kChrono) {
               // The whole chrono value goes in bias_ih; bias_hh starts at 0.
               const InitKind chrono = n.cell == Cell::kLstm ? InitKind::kChronoLstm : InitKind::kChronoGru;
@@ -168,6 +169,8 @@ Graph build_graph(const ModelSpec &spec) {
               b.add_param(n, index, "bias_ih" + sfx, {gh}, InitKind::kUniform, bound);
               b.add_param(n, index, "bias_hh" + sfx, {gh}, InitKind::kUniform, bound);
             }
+            if (l.proj_size > 0)
+              b.add_param(n, index, "weight_hr" + sfx, {l.proj_size, l.hidden}, InitKind::kUniform, bound);
             // ONNX's P for (i, o, f) is stored in rnnc's gate order (i, f, o).
             if (l.peepholes) b.add_param(n, index, "peephole" + sfx, {3 * l.hidden}, InitKind::kUniform, bound);
           }
@@ -221,7 +224,8 @@ void verify(const Graph &g) {
       case Op::kRecurrent:
         if (seen_readout) fail(where + " follows the readout");
         if (!n.in.per_step || !n.out.per_step) fail(where + " is not per step");
-        if (n.out.width != n.hidden * n.directions()) fail(where + " output width is not hidden x directions");
+        if (n.out.width != n.state_width() * n.directions())
+          fail(where + " output width is not the state width x directions");
         seen_recurrent = true;
         break;
       case Op::kReadout:
@@ -270,7 +274,7 @@ void verify(const Graph &g) {
         const size_t base = (k * n.directions() + d) * per;
         const Param &wih = g.params[n.params[base]], &whh = g.params[n.params[base + 1]];
         if (wih.shape != std::vector<int64_t>{gh, n.sublayer_input(k)} ||
-            whh.shape != std::vector<int64_t>{gh, n.hidden})
+            whh.shape != std::vector<int64_t>{gh, n.state_width()})
           fail("parameter " + wih.name + " or " + whh.name + " has a wrong shape");
       }
   }
@@ -302,6 +306,7 @@ std::string describe_impl(const Graph &g, const Node &n) {
       if (n.peepholes) s << ", peepholes";
       if (n.input_forget) s << ", coupled input-forget";
       if (n.clip > 0) s << ", clip " << n.clip;
+      if (n.proj_size > 0) s << ", proj_size " << n.proj_size;
       for (int p : n.params)
         if (g.params[p].init == InitKind::kChronoLstm || g.params[p].init == InitKind::kChronoGru) {
           s << ", chrono init T " << g.params[p].bound;

@@ -75,6 +75,7 @@ struct Node {
   double clip = 0.0;  // > 0: activation inputs clamped to [-clip, clip]
   bool peepholes = false;
   bool input_forget = false;
+  int64_t proj_size = 0;  // LSTM projection (PyTorch's proj_size); 0: none
   // kReadout
   ReadoutMode mode = ReadoutMode::kLast;
   // kDropout
@@ -85,13 +86,16 @@ struct Node {
   std::vector<int> params;  // indices into Graph::params, in state_dict order
 
   int directions() const { return bidirectional ? 2 : 1; }
+  // Width of h per direction: the projection's size, else the hidden size.
+  int64_t state_width() const { return proj_size > 0 ? proj_size : hidden; }
   // Which direction the k-th of directions() is: 0 forward, 1 reverse.
   int direction_id(int k) const { return reverse_only ? 1 : k; }
   // Parameters of one direction of one stacked layer: weight_ih, weight_hh,
-  // then with bias bias_ih, bias_hh, then with peepholes the peephole vector.
-  size_t params_per_direction() const { return (bias ? 4 : 2) + (peepholes ? 1 : 0); }
+  // then with bias bias_ih, bias_hh, then with proj_size weight_hr (PyTorch's
+  // order), then with peepholes the peephole vector.
+  size_t params_per_direction() const { return (bias ? 4 : 2) + (proj_size > 0 ? 1 : 0) + (peepholes ? 1 : 0); }
   // Input width of stacked sub-layer `l` of a recurrent node.
-  int64_t sublayer_input(int64_t l) const { return l == 0 ? in.width : hidden * directions(); }
+  int64_t sublayer_input(int64_t l) const { return l == 0 ? in.width : state_width() * directions(); }
 };
 
 struct Graph {

@@ -54,6 +54,11 @@ struct CellAlgorithm : AlgorithmBase {
   // backward needs W_hn^T da_n before the r gate's gradient (`pre` holds
   // da_n, `pre_prod` the product).
   bool has_pre = false;
+  // LSTM with a projection: forward, `pre` is the cell stage over all units
+  // (m = o ⊙ tanh(c), c, the gates) from `pre_prod`, and `prod` the product
+  // with W_hr that gives h; backward, `pre` is dL/dh (proj wide) and
+  // `pre_prod` W_hr^T dL/dh.
+  bool has_proj = false;
   PackedProduct pre_prod;
   Halide::Func pre, rh;
   Halide::Var pj, pg, pr;

@@ -28,8 +28,8 @@ std::string step_sizes(const KernelDesc &d) {
   const bool gru = d.family == Family::kGruStepFwd || d.family == Family::kGruStepBwd;
   const bool lstm = d.family == Family::kLstmStepFwd || d.family == Family::kLstmStepBwd;
   return tag("h", d.h) + (rnn && d.relu ? "_relu" : "") + (gru && !d.linear_before_reset ? "_onnx" : "") +
-         (lstm && d.peephole ? "_peep" : "") + (lstm && d.input_forget ? "_cifg" : "") + (d.clip ? "_clip" : "") +
-         (d.train ? "_train" : "");
+         (lstm && d.proj > 0 ? tag("p", d.proj) : "") + (lstm && d.peephole ? "_peep" : "") +
+         (lstm && d.input_forget ? "_cifg" : "") + (d.clip ? "_clip" : "") + (d.train ? "_train" : "");
 }
 std::string readout_sizes(const KernelDesc &d) { return tag("h", d.h) + tag("d", d.dirs); }
 std::string scatter_sizes(const KernelDesc &d) { return tag("n", d.n) + tag("v", d.k); }
@@ -73,17 +73,22 @@ std::vector<ArgSig> rnn_step_fwd_signature(const KernelDesc &d) {
   return s;
 }
 
+// Width of an LSTM step's h: the projection's size, else the hidden size.
+int64_t lstm_state(const KernelDesc &d) { return d.proj > 0 ? d.proj : d.h; }
+
 std::vector<ArgSig> lstm_step_fwd_signature(const KernelDesc &d) {
-  const int64_t t = d.sched.tile;
-  std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, d.h), in_f("c_prev", 2, d.h), in_f("w", 4, t),
-                           in_f("bias", 1, 4 * d.h)};
+  const int64_t t = d.sched.tile, sw = lstm_state(d);
+  std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, sw), in_f("c_prev", 2, d.h), in_f("w", 4, t)};
+  if (d.proj > 0) s.push_back(in_f("w_hr", 4, t));
+  s.push_back(in_f("bias", 1, 4 * d.h));
   if (d.peephole) s.push_back(in_f("peephole", 1, 3 * d.h));
   if (d.clip) s.push_back(sc_f("clip"));
-  s.push_back(out_f("h", 2, d.h));
+  s.push_back(out_f("h", 2, sw));
   s.push_back(out_f("c", 2, d.h));
   if (d.train) {
     for (const char *gname : {"gate_i", "gate_f", "gate_g", "gate_o"}) s.push_back(out_f(gname, 2, d.h));
     add_clip_mask(s, d, true);
+    if (d.proj > 0) s.push_back(out_f("m", 2, d.h));  // o ⊙ tanh(c), the projection's input
   }
   return s;
 }
@@ -134,16 +139,18 @@ std::vector<ArgSig> rnn_step_bwd_signature(const KernelDesc &d) {
 }
 
 std::vector<ArgSig> lstm_step_bwd_signature(const KernelDesc &d) {
-  const int64_t t = d.sched.tile;
-  std::vector<ArgSig> s = {in_f("dout", 2, d.h),   in_f("dh_next", 2, d.h), in_f("dc_next", 2, d.h),
-                           in_f("gate_i", 2, d.h), in_f("gate_f", 2, d.h),  in_f("gate_g", 2, d.h),
+  const int64_t t = d.sched.tile, sw = lstm_state(d);
+  std::vector<ArgSig> s = {in_f("dout", 2, sw),    in_f("dh_next", 2, sw), in_f("dc_next", 2, d.h),
+                           in_f("gate_i", 2, d.h), in_f("gate_f", 2, d.h), in_f("gate_g", 2, d.h),
                            in_f("gate_o", 2, d.h)};
   add_clip_mask(s, d, false);
   for (ArgSig a : {in_f("c", 2, d.h), in_f("c_prev", 2, d.h), in_f("wt", 4, t)}) s.push_back(a);
+  if (d.proj > 0) s.push_back(in_f("w_hr_t", 4, t));
   if (d.peephole) s.push_back(in_f("peephole", 1, 3 * d.h));
-  for (ArgSig a : {out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, d.h), out_f("dc_prev", 2, d.h)}) s.push_back(a);
+  for (ArgSig a : {out_f("da", 2, 4 * d.h), out_f("dh_prev", 2, sw), out_f("dc_prev", 2, d.h)}) s.push_back(a);
   if (d.peephole)
     for (const char *p : {"dpeephole_i", "dpeephole_f", "dpeephole_o"}) s.push_back(out_f(p, 2, d.h));
+  if (d.proj > 0) s.push_back(out_f("dh", 2, sw));  // dL/dh_t, for dW_hr
   return s;
 }
 
@@ -286,6 +293,9 @@ std::optional<KernelDesc> parse_workload_key(const std::string &key) {
         break;
       case 'd':
         d.dirs = static_cast<int>(v);
+        break;
+      case 'p':
+        d.proj = v;
         break;
       default:
         break;

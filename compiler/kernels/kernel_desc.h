@@ -62,6 +62,7 @@ struct KernelDesc {
   bool clip = false;                // step kernels: a `clip` scalar bounds every gate pre-activation
   bool peephole = false;            // LSTM steps: ONNX peepholes (a `peephole` [3h] input)
   bool input_forget = false;        // LSTM steps: f = 1 - i
+  int64_t proj = 0;                 // LSTM steps: projection size (h = W_hr (o ⊙ tanh(c)) is proj wide); 0: none
   bool transpose = false;           // kPackWeights: pack W^T (units are W's columns)
   int terms = 1;                    // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)

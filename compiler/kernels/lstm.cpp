@@ -1,11 +1,15 @@
 // LSTM step, gates in PyTorch order (i, f, g, o):
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c').
+// With a projection (PyTorch's proj_size): h' = W_hr (o ⊙ tanh(c')), and
+// the recurrent product reads the proj-wide h.
 // Variants (ONNX's LSTM attributes and inputs):
 //   peepholes: a_i += p_i ⊙ c, a_f += p_f ⊙ c, a_o += p_o ⊙ c' (p = [p_i, p_f, p_o]);
 //   input_forget: f = 1 - i (the forget gate's own pre-activation is unused);
 //   clip: every gate pre-activation clamped to [-clip, clip] before its
 //   activation (tanh(c') is not clipped); in training the kernel also saves
 //   which gates were not clamped (detail::pack_clip_mask).
+#include <functional>
+
 #include "kernels/algorithms.h"
 #include "kernels/fast_math.h"
 
@@ -18,12 +22,19 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   CellAlgorithm a;
   const int tile = d.sched.tile;
   const int h = static_cast<int>(d.h);
+  const int sw = static_cast<int>(d.proj > 0 ? d.proj : d.h);  // width of h
   ImageParam xp = matrix_input("xp", 2, 4 * h);
-  ImageParam h_prev = matrix_input("h_prev", 2, h);
+  ImageParam h_prev = matrix_input("h_prev", 2, sw);
   ImageParam c_prev = matrix_input("c_prev", 2, h);
-  ImageParam w = detail::packed_weights("w", d, 4, h, h);
+  ImageParam w = detail::packed_weights("w", d, 4, sw, h);
+  a.inputs = {xp, h_prev, c_prev, w};
+  ImageParam w_hr;
+  if (d.proj > 0) {
+    w_hr = detail::packed_weights("w_hr", d, 1, h, sw);
+    a.inputs.push_back(w_hr);
+  }
   ImageParam bias = detail::vector_input("bias", 4 * h);
-  a.inputs = {xp, h_prev, c_prev, w, bias};
+  a.inputs.push_back(bias);
   ImageParam peep;
   if (d.peephole) {
     peep = detail::vector_input("peephole", 3 * h);
@@ -32,9 +43,28 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   Param<float> clip("clip");
   if (d.clip) a.inputs.push_back(clip);
 
-  detail::define_step_product(a, w, h_prev, h, 4);
-  const Var &j = a.j, &r = a.r;
-  auto pre = [&](int g) { return a.prod.mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
+  // The cell over units (j, r): without a projection it is the kernel's
+  // output; with one it is a first stage (`pre`, over all h units) whose
+  // m = o ⊙ tanh(c) the projection product then reads.
+  Var j, r;
+  PackedProduct *gates_prod;
+  if (d.proj > 0) {
+    Func hin("h_in");
+    Var kk("kk"), rr("rr");
+    hin(kk, rr) = h_prev(kk, rr);
+    detail::define_packed_product(a.pre_prod, w, hin, sw, 4);
+    gates_prod = &a.pre_prod;
+    a.pj = Var("pj");
+    a.pr = Var("pr");
+    j = a.pj;
+    r = a.pr;
+  } else {
+    detail::define_step_product(a, w, h_prev, h, 4);
+    gates_prod = &a.prod;
+    j = a.j;
+    r = a.r;
+  }
+  auto pre = [&](int g) { return gates_prod->mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
   auto bounded = [&](Expr x) { return d.clip ? clamp(x, -clip, clip) : x; };
   Expr cp = c_prev(j, r);
   Expr ai = pre(0), af = pre(1), ag = pre(2);
@@ -49,17 +79,39 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   Expr ao = pre(3);
   if (d.peephole) ao += peep(2 * h + j) * c;
   Expr go = sigmoid_f32(bounded(ao));
-  Expr hn = go * tanh_f32(c);
-  a.out = Func("out");
-  if (d.train && d.clip) {
-    Expr mask = detail::pack_clip_mask({ai, d.input_forget ? Expr() : af, ag, ao}, clip);
-    a.out(j, r) = Tuple(std::vector<Expr>{hn, c, gi, gf, gg, go, mask});
-  } else if (d.train) {
-    a.out(j, r) = Tuple(hn, c, gi, gf, gg, go);
-  } else {
-    a.out(j, r) = Tuple(hn, c);
+  Expr m = go * tanh_f32(c);
+  std::vector<Expr> cell = {m, c};
+  if (d.train) {
+    for (const Expr &e : {gi, gf, gg, go}) cell.push_back(e);
+    if (d.clip) cell.push_back(detail::pack_clip_mask({ai, d.input_forget ? Expr() : af, ag, ao}, clip));
   }
-  detail::fix_output_width(a.out, h);
+  if (d.proj == 0) {
+    a.out = Func("out");
+    a.out(j, r) = Tuple(cell);
+    detail::fix_output_width(a.out, h);
+    return a;
+  }
+  // h = W_hr m; every other output is the cell stage's, and m itself in training.
+  a.has_proj = true;
+  a.pre = Func("cell");
+  a.pre(j, r) = Tuple(cell);
+  Func m_in("m_in");
+  Var kk("mk"), rr("mr");
+  m_in(kk, rr) = a.pre(kk, rr)[0];
+  detail::define_packed_product(a.prod, w_hr, m_in, h, 1);
+  a.j = Var("j");
+  a.r = Var("r");
+  a.out = Func("out");
+  a.out(a.j, a.r) = a.prod.mm(a.j % tile, 0, a.j / tile, a.r);
+  detail::fix_output_width(a.out, sw);
+  for (size_t q = 1; q <= cell.size(); ++q) {
+    const size_t element = q == cell.size() ? 0 : q;  // c, the gates, the mask, then m
+    if (q == cell.size() && !d.train) break;
+    Func f("cell_out" + std::to_string(q));
+    f(kk, rr) = a.pre(kk, rr)[static_cast<int>(element)];
+    detail::fix_output_width(f, h);
+    a.more_outputs.push_back(f);
+  }
   return a;
 }
 
@@ -71,10 +123,13 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   // dc_prev = dc ⊙ f [+ da_i ⊙ p_i + da_f ⊙ p_f];  dh_prev = W_hh^T da.
   // Peepholes: dp_i = da_i ⊙ c_prev, dp_f = da_f ⊙ c_prev, dp_o = da_o ⊙ c
   // per row (summed over rows and steps by the caller).
+  // With a projection, dh stands for dL/dm = W_hr^T (dout + dh_next) and
+  // dh_prev is proj wide.
   CellAlgorithm a;
   const int tile = d.sched.tile;
   const int h = static_cast<int>(d.h);
-  ImageParam dout = matrix_input("dout", 2, h), dh_next = matrix_input("dh_next", 2, h),
+  const int sw = static_cast<int>(d.proj > 0 ? d.proj : d.h);  // width of h
+  ImageParam dout = matrix_input("dout", 2, sw), dh_next = matrix_input("dh_next", 2, sw),
              dc_next = matrix_input("dc_next", 2, h), gi = matrix_input("gate_i", 2, h),
              gf = matrix_input("gate_f", 2, h), gg = matrix_input("gate_g", 2, h), go = matrix_input("gate_o", 2, h);
   a.inputs = {dout, dh_next, dc_next, gi, gf, gg, go};
@@ -84,10 +139,15 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
     a.inputs.push_back(mask);
   }
   ImageParam c = matrix_input("c", 2, h), c_prev = matrix_input("c_prev", 2, h);
-  ImageParam wt = detail::packed_weights("wt", d, 1, 4 * h, h);
+  ImageParam wt = detail::packed_weights("wt", d, 1, 4 * h, sw);
   a.inputs.push_back(c);
   a.inputs.push_back(c_prev);
   a.inputs.push_back(wt);
+  ImageParam w_hr_t;
+  if (d.proj > 0) {
+    w_hr_t = detail::packed_weights("w_hr_t", d, 1, sw, h);
+    a.inputs.push_back(w_hr_t);
+  }
   ImageParam peep;
   if (d.peephole) {
     peep = detail::vector_input("peephole", 3 * h);
@@ -102,7 +162,17 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   const Var &r = a.r;
 
   auto masked = [&](int g, Expr j, Expr v) { return d.clip ? v * detail::clip_mask_bit(mask(j, r), g) : v; };
-  auto dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
+  std::function<Expr(Expr)> dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
+  if (d.proj > 0) {
+    a.has_pre = a.has_proj = true;
+    a.pj = Var("pj");
+    a.pr = Var("pr");
+    a.pre = Func("dh");
+    a.pre(a.pj, a.pr) = dout(a.pj, a.pr) + dh_next(a.pj, a.pr);
+    detail::fix_output_width(a.pre, sw);
+    detail::define_packed_product(a.pre_prod, w_hr_t, a.pre, sw, 1);
+    dh = [&](Expr j) { return a.pre_prod.mm(j % tile, 0, j / tile, r); };
+  }
   auto dao = [&](Expr j) {
     Expr o = go(j, r), tc = tanh_f32(c(j, r));
     return masked(3, j, dh(j) * tc * o * (1.0f - o));
@@ -132,7 +202,7 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   detail::fix_output_width(a.out, 4 * h);
   a.dh_prev = Func("dh_prev");
   a.dh_prev(a.k, r) = detail::define_dh_prev_product(a, wt, a.out, 4 * h, tile);
-  detail::fix_output_width(a.dh_prev, h);
+  detail::fix_output_width(a.dh_prev, sw);
   Func dc_prev("dc_prev");
   Expr dcp = dc(a.k) * gf(a.k, r);
   if (d.peephole) dcp += dai(a.k) * peep(a.k) + daf(a.k) * peep(h + a.k);
@@ -151,6 +221,7 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
       a.unit_outputs.push_back(*f);
     }
   }
+  if (d.proj > 0) a.more_outputs.push_back(a.pre);
   return a;
 }
 

@@ -30,9 +30,10 @@ struct Value {
 struct DirectionTape {
   KernelDesc step;  // the training forward step
   bool reverse = false;
-  int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, peephole = -1;
+  int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, w_hr = -1, peephole = -1;
   int hs = -1, cs = -1;
-  std::vector<int> acts;  // views of the saved activations, in the step's order
+  std::vector<int> acts;  // views of the saved activations the backward step reads, in order
+  int m = -1;             // with a projection: the saved o ⊙ tanh(c), W_hr's input
   Arg src;                // what the input projection read
   bool src_gather = false;
   Arg src_idx;
@@ -229,6 +230,7 @@ class Lowerer {
   // The cell variant of a recurrent node's step kernels.
   static void set_variant(KernelDesc &d, const ir::Node &n) {
     d.clip = n.clip > 0;
+    d.proj = n.cell == ir::Cell::kLstm ? n.proj_size : 0;
     d.peephole = n.cell == ir::Cell::kLstm && n.peepholes;
     d.input_forget = n.cell == ir::Cell::kLstm && n.input_forget;
   }
@@ -364,7 +366,7 @@ class Lowerer {
   }
 
   void lower_recurrent(const ir::Node &n, Value &v, bool train, std::vector<Step> &steps) {
-    const int64_t h = n.hidden;
+    const int64_t h = n.hidden, sw = n.state_width();
     const int gates = ir::gate_count(n.cell);
     const size_t per = n.params_per_direction();
     for (int64_t l = 0; l < n.num_layers; ++l) {
@@ -372,7 +374,7 @@ class Lowerer {
       if (train && l > 0 && n.inner_dropout > 0) v = apply_dropout(v, n.inner_dropout, steps, ltag + ".in");
       Value next;
       next.kind = Value::kRecurrent;
-      next.width = h * n.directions();
+      next.width = sw * n.directions();
       int src = -1;
       if (v.kind == Value::kRecurrent || v.kind == Value::kBuffer) src = as_buffer(v, steps, ltag + ".in");
       TapeEntry entry;
@@ -392,7 +394,9 @@ class Lowerer {
         dt.w_hh = n.params[base + 1];
         dt.b_ih = n.bias ? n.params[base + 2] : -1;
         dt.b_hh = n.bias ? n.params[base + 3] : -1;
-        dt.peephole = n.peepholes ? n.params[base + (n.bias ? 4 : 2)] : -1;
+        const size_t after_bias = base + (n.bias ? 4 : 2);
+        dt.w_hr = n.proj_size > 0 ? n.params[after_bias] : -1;
+        dt.peephole = n.peepholes ? n.params[after_bias + (n.proj_size > 0 ? 1 : 0)] : -1;
         const int64_t in_width = n.sublayer_input(l);
 
         // Input projection of every step at once.
@@ -427,8 +431,8 @@ class Lowerer {
         set_variant(sd, n);
         const int sk = kernel(sd);
         dt.step = plan_.kernels[sk];
-        const int wp_hh = packed(dt.w_hh, plan_.kernels[sk], gates, h, h);
-        dt.hs = buffer(tag + ".h", kRowsState, h);
+        const int wp_hh = packed(dt.w_hh, plan_.kernels[sk], gates, h, sw);
+        dt.hs = buffer(tag + ".h", kRowsState, sw);
         dt.cs = n.cell == ir::Cell::kLstm ? buffer(tag + ".c", kRowsState, h) : -1;
         Step loop;
         loop.op = kOpTimeLoop;
@@ -438,6 +442,7 @@ class Lowerer {
         loop.args = {buf(xp, kSliceStep), buf(dt.hs, kSliceStatePrev)};
         if (dt.cs >= 0) loop.args.push_back(buf(dt.cs, kSliceStatePrev));
         loop.args.push_back(pk(wp_hh));
+        if (dt.w_hr >= 0) loop.args.push_back(pk(packed(dt.w_hr, plan_.kernels[sk], 1, sw, h)));
         loop.args.push_back(dt.b_hh >= 0 ? par(dt.b_hh) : zeros(gates * h));
         if (dt.peephole >= 0) loop.args.push_back(par(dt.peephole));
         if (n.clip > 0) loop.args.push_back(const_f(n.clip));
@@ -452,18 +457,23 @@ class Lowerer {
               loop.args.push_back(buf(dt.acts.back(), kSliceStep));
             }
           }
+          if (dt.w_hr >= 0) {  // m comes last; the backward step does not read it
+            dt.m = dt.acts.back();
+            dt.acts.pop_back();
+          }
         }
         steps.push_back(loop);
 
         State st;
         st.h_buffer = dt.hs;
         st.c_buffer = dt.cs;
-        st.hidden = static_cast<int>(h);
+        st.hidden = static_cast<int>(sw);
+        st.c_hidden = n.cell == ir::Cell::kLstm ? static_cast<int>(h) : 0;
         st.layer = n.layer;
         st.sublayer = static_cast<int>(l);
         st.reverse = dir == 1;
         plan_.states.push_back(st);
-        const int rows = view(dt.hs, tag + ".out", h, 0, true);
+        const int rows = view(dt.hs, tag + ".out", sw, 0, true);
         (dir ? next.h_rev : next.h_fwd) = rows;
         entry.dirs.push_back(dt);
       }
@@ -631,19 +641,19 @@ class Lowerer {
 
   Grad backward_sublayer(const TapeEntry &e, Grad gr, std::vector<Step> &steps) {
     const ir::Node &n = *e.node;
-    const int64_t h = n.hidden;
+    const int64_t h = n.hidden, sw = n.state_width();
     const int gates = ir::gate_count(n.cell);
     // The output gradient per direction, each in its direction's row order.
     if (gr.buffer >= 0) {
       if (e.dirs.size() == 1 && !e.dirs[0].reverse) {
         gr.dout_f = gr.buffer;
       } else if (e.dirs.size() == 1) {
-        gr.dout_r = buffer(e.tag + ".out.grad_r", kRowsPacked, h);
+        gr.dout_r = buffer(e.tag + ".out.grad_r", kRowsPacked, sw);
         steps.push_back(gather(gr.dout_r, gr.buffer, idx(kIdxPerm), e.tag + ": output gradient, reverse order"));
       } else {
-        gr.dout_f = view(gr.buffer, e.tag + ".out.grad[:, :H]", h, 0, false);
-        const int rev_half = view(gr.buffer, e.tag + ".out.grad[:, H:]", h, h, false);
-        gr.dout_r = buffer(e.tag + ".out.grad_r", kRowsPacked, h);
+        gr.dout_f = view(gr.buffer, e.tag + ".out.grad[:, :H]", sw, 0, false);
+        const int rev_half = view(gr.buffer, e.tag + ".out.grad[:, H:]", sw, sw, false);
+        gr.dout_r = buffer(e.tag + ".out.grad_r", kRowsPacked, sw);
         steps.push_back(gather(gr.dout_r, rev_half, idx(kIdxPerm), e.tag + ": reverse output gradient, reverse order"));
       }
     }
@@ -659,7 +669,7 @@ class Lowerer {
       // Recurrent gradients flow through state buffers: rows of step t hold
       // dL/dh_t from step t+1 (0 for sequences that ended at t), rows 0..N-1
       // receive dL/dh0.
-      const int dhs = buffer(tag + ".h.grad", kRowsState, h);
+      const int dhs = buffer(tag + ".h.grad", kRowsState, sw);
       steps.push_back(zero(dhs, what + ": clear the recurrent gradient"));
       for (State &st : plan_.states)
         if (st.h_buffer == dt.hs) {
@@ -681,13 +691,13 @@ class Lowerer {
       bd.linear_before_reset = n.linear_before_reset;
       set_variant(bd, n);
       const int bk = kernel(bd);
-      const int wt = packed(dt.w_hh, plan_.kernels[bk], 1, h, gates * h, true);
+      const int wt = packed(dt.w_hh, plan_.kernels[bk], 1, sw, gates * h, true);
       const bool lbr_gru = n.cell == ir::Cell::kGru && n.linear_before_reset;
       const bool onnx_gru = n.cell == ir::Cell::kGru && !n.linear_before_reset;
       const int dxp = buffer(tag + ".xp.grad", kRowsPacked, gates * h);
       const int dhp = lbr_gru ? buffer(tag + ".hp.grad", kRowsPacked, gates * h) : dxp;
       const int rh = onnx_gru ? buffer(tag + ".rh", kRowsPacked, h) : -1;
-      int dpeep = -1;
+      int dpeep = -1, dh_rows = -1;
       Step loop;
       loop.op = kOpTimeLoop;
       loop.kernel = bk;
@@ -709,6 +719,7 @@ class Lowerer {
           a.push_back(buf(dt.cs, kSliceStateCur));
           a.push_back(buf(dt.cs, kSliceStatePrev));
           a.push_back(pk(wt));
+          if (dt.w_hr >= 0) a.push_back(pk(packed(dt.w_hr, plan_.kernels[bk], 1, h, sw, true)));
           if (dt.peephole >= 0) a.push_back(par(dt.peephole));
           a.push_back(buf(dxp, kSliceStep));
           a.push_back(buf(dhs, kSliceStatePrev));
@@ -719,6 +730,10 @@ class Lowerer {
             for (int q = 0; q < 3; ++q)
               a.push_back(
                   buf(view(dpeep, tag + ".peephole.grad_rows." + std::to_string(q), h, q * h, false), kSliceStep));
+          }
+          if (dt.w_hr >= 0) {  // dL/dh_t per step, for dW_hr
+            dh_rows = buffer(tag + ".h.grad_rows", kRowsPacked, sw);
+            a.push_back(buf(dh_rows, kSliceStep));
           }
           break;
         case ir::Cell::kGru:
@@ -736,7 +751,7 @@ class Lowerer {
       // Weight gradients over every step at once.
       KernelDesc wg;
       wg.family = Family::kGemmWgrad;
-      wg.k = h;
+      wg.k = sw;
       wg.gather = true;
       if (onnx_gru) {
         // W_hr, W_hz read h_{t-1}; W_hn reads r ⊙ h_{t-1}.
@@ -757,6 +772,13 @@ class Lowerer {
       }
       if (dt.b_hh >= 0) steps.push_back(colsum(dhp, gates * h, grad(dt.b_hh), what + ": recurrent bias gradient"));
       if (dpeep >= 0) steps.push_back(colsum(dpeep, 3 * h, grad(dt.peephole), what + ": peephole gradient"));
+      if (dh_rows >= 0) {
+        KernelDesc pg;
+        pg.family = Family::kGemmWgrad;
+        pg.k = h;
+        pg.n = sw;
+        steps.push_back(call(kernel(pg), {buf(dh_rows), buf(dt.m), grad(dt.w_hr)}, what + ": projection gradient"));
+      }
       const int64_t in_width = n.sublayer_input(std::stoll(e.tag.substr(e.tag.rfind(".l") + 2)));
       KernelDesc iw;
       iw.family = Family::kGemmWgrad;

@@ -53,7 +53,8 @@ struct Packed {
 struct State {
   int h_buffer = -1;
   int c_buffer = -1;
-  int hidden = 0;
+  int hidden = 0;    // width of h
+  int c_hidden = 0;  // width of c (0 without)
   int layer = -1;    // [[layers]] index
   int sublayer = 0;  // stacked layer within the entry
   bool reverse = false;

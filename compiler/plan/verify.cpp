@@ -53,8 +53,9 @@ class Verifier {
       const std::string what = "state of layers." + std::to_string(st.layer) + " sub-layer " +
                                std::to_string(st.sublayer) + (st.reverse ? " reverse" : " forward");
       if (!fits(st.h_buffer, kRowsState, st.hidden)) fail(what + ": h is not a state buffer of its width");
-      if (st.c_buffer >= 0 && !fits(st.c_buffer, kRowsState, st.hidden))
+      if (st.c_buffer >= 0 && !fits(st.c_buffer, kRowsState, st.c_hidden))
         fail(what + ": c is not a state buffer of its width");
+      if ((st.c_buffer >= 0) != (st.c_hidden > 0)) fail(what + ": c's width and buffer disagree");
       if (p_.train_bwd.empty()) continue;
       if (!fits(st.out_grad, kRowsPacked, st.hidden)) fail(what + ": no output gradient of its width");
       if (!fits(st.rec_grad, kRowsState, st.hidden)) fail(what + ": no recurrent gradient of its width");

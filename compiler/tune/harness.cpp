@@ -93,7 +93,7 @@ std::vector<std::vector<float>> cpp_reference(const KernelDesc &d, const std::ve
     return v;
   };
   const int64_t h = d.h;
-  if (d.clip || d.peephole || d.input_forget) return {};  // checked against the default schedule instead
+  if (d.clip || d.peephole || d.input_forget || d.proj > 0) return {};  // checked against the default schedule instead
   switch (d.family) {
     case Family::kGemmFwd:
       if (d.terms != 1) return {};

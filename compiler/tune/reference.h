@@ -38,13 +38,16 @@ struct StepResult {
   Mat gates;  // saved activations [rows, g*h] (gate order of the cell)
   Mat hn;     // GRU linear-before-reset: W_hn h + b_hn
   Mat masks;  // the clamp's derivative per gate [rows, g*h] (1 without clip)
+  Mat m;      // LSTM: o ⊙ tanh(c) [rows, h] (h itself without a projection)
 };
 
 // The ONNX variants of a step (see compiler/kernels/lstm.cpp).
 struct StepOptions {
-  double clip = 0;               // > 0: gate pre-activations clamped to [-clip, clip]
+  double clip = 0;                // > 0: gate pre-activations clamped to [-clip, clip]
   const Mat *peephole = nullptr;  // LSTM: [p_i, p_f, p_o], 3h
   bool input_forget = false;      // LSTM: f = 1 - i
+  const Mat *w_hr = nullptr;      // LSTM projection [proj, h]: h' = W_hr (o ⊙ tanh(c)); h_prev is proj wide
+  int64_t proj = 0;
 };
 
 inline double bounded(double x, const StepOptions &o) { return o.clip > 0 ? std::clamp(x, -o.clip, o.clip) : x; }
@@ -59,8 +62,8 @@ inline Mat packed_clip_mask(const Mat &masks, int64_t rows, int64_t h, int gates
   return m;
 }
 
-inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b,
-                           bool relu, const StepOptions &opt = {}) {
+inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h, const Mat &w, const Mat &b, bool relu,
+                           const StepOptions &opt = {}) {
   Mat hw = hidden_product(hp, rows, h, 1, w, b);
   StepResult s;
   s.h.resize(rows * h);
@@ -75,7 +78,8 @@ inline StepResult rnn_step(const Mat &xp, const Mat &hp, int64_t rows, int64_t h
 
 inline StepResult lstm_step(const Mat &xp, const Mat &hp, const Mat &cp, int64_t rows, int64_t h, const Mat &w,
                             const Mat &b, const StepOptions &opt = {}) {
-  Mat hw = hidden_product(hp, rows, h, 4, w, b);
+  const int64_t sw = opt.w_hr ? opt.proj : h;  // width of h
+  Mat hw = gemm(hp, sw, nullptr, rows, w, 4 * h, b);
   StepResult s;
   s.h.resize(rows * h);
   s.c.resize(rows * h);
@@ -94,7 +98,7 @@ inline StepResult lstm_step(const Mat &xp, const Mat &hp, const Mat &cp, int64_t
       double ao = pre(3) + peep(2, j) * c;
       double o = sigmoid(bounded(ao, opt));
       s.c[r * h + j] = c;
-      s.h[r * h + j] = o * std::tanh(c);
+      s.h[r * h + j] = o * std::tanh(c);  // m; projected below
       double *gs = &s.gates[r * 4 * h + j];
       gs[0] = i;
       gs[h] = f;
@@ -106,6 +110,8 @@ inline StepResult lstm_step(const Mat &xp, const Mat &hp, const Mat &cp, int64_t
       ms[2 * h] = inside(ag, opt);
       ms[3 * h] = inside(ao, opt);
     }
+  s.m = s.h;
+  if (opt.w_hr) s.h = gemm(s.m, h, nullptr, rows, *opt.w_hr, sw, Mat(sw, 0.0));
   return s;
 }
 

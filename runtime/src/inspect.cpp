@@ -65,7 +65,8 @@ double StepMoments::stddev(int64_t t) const {
 }
 
 void add_state_moments(const Model &m, int32_t s, int which, StepMoments &acc) {
-  const int64_t h = m.desc->states[s].hidden, t_len = static_cast<int64_t>(acc.count.size());
+  const StateDesc &st = m.desc->states[s];
+  const int64_t h = which == 0 ? st.hidden : st.c_hidden, t_len = static_cast<int64_t>(acc.count.size());
   for (int64_t i = 0; i < m.geo.n; ++i)
     for (int64_t p = 0; p < std::min<int64_t>(m.geo.lengths[i], t_len); ++p) {
       const float *v = state_value(m, s, which, i, p);

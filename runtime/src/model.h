@@ -73,8 +73,9 @@ void for_each_state_block(const ModelDesc &d, bool cell, int64_t n, Fn fn) {
   int64_t offset = 0;
   for (int32_t s = 0; s < d.num_states; ++s) {
     if (cell && d.states[s].c_buffer < 0) continue;
-    fn(s, static_cast<int64_t>(d.states[s].hidden), offset);
-    offset += n * d.states[s].hidden;
+    const int64_t width = cell ? d.states[s].c_hidden : d.states[s].hidden;
+    fn(s, width, offset);
+    offset += n * width;
   }
 }
 

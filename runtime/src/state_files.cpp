@@ -48,7 +48,7 @@ std::vector<StateBlock> state_blocks(const ModelDesc &d, bool cell) {
       StateBlock b;
       b.layer = st.layer;
       b.first = s;
-      b.hidden = st.hidden;
+      b.hidden = cell ? st.c_hidden : st.hidden;
       blocks.push_back(b);
     }
     ++blocks.back().rows;
@@ -56,9 +56,10 @@ std::vector<StateBlock> state_blocks(const ModelDesc &d, bool cell) {
   return blocks;
 }
 
-bool states_fit_one_array(const ModelDesc &d) {
-  for (int32_t s = 1; s < d.num_states; ++s)
-    if (d.states[s].hidden != d.states[0].hidden) return false;
+bool states_fit_one_array(const ModelDesc &d, bool cell) {
+  const std::vector<StateBlock> blocks = state_blocks(d, cell);
+  for (const StateBlock &b : blocks)
+    if (b.hidden != blocks[0].hidden) return false;
   return true;
 }
 
@@ -72,7 +73,7 @@ std::vector<float> read_states(const ModelDesc &d, const std::string &path, int6
   }
   std::vector<float> flat(static_cast<size_t>(total));
   if (!is_zip(path)) {
-    if (!states_fit_one_array(d)) {
+    if (!states_fit_one_array(d, cell)) {
       std::string sizes;
       for (const StateBlock &b : blocks)
         sizes += (sizes.empty() ? "" : ", ") + key_of(b) + ": " + std::to_string(b.hidden);
@@ -116,7 +117,7 @@ std::vector<float> read_states(const ModelDesc &d, const std::string &path, int6
 void write_states(const ModelDesc &d, const std::string &path, const float *flat, int64_t n, bool cell) {
   const std::vector<StateBlock> blocks = state_blocks(d, cell);
   if (blocks.empty()) throw RtError(path + ": model " + d.name + " has no cell states (no lstm layer)");
-  if (states_fit_one_array(d)) {
+  if (states_fit_one_array(d, cell)) {
     int64_t rows = 0;
     for (const StateBlock &b : blocks) rows += b.rows;
     write_npy(path, DType::kF32, flat, {rows, n, blocks[0].hidden});

@@ -24,8 +24,9 @@ struct StateBlock {
 // The entries' blocks, for h (cell = false) or c (cell = true).
 std::vector<StateBlock> state_blocks(const ModelDesc &d, bool cell);
 
-// True when every recurrent entry has the same hidden size (states are .npy).
-bool states_fit_one_array(const ModelDesc &d);
+// True when every recurrent entry's h (or, with `cell`, c) has the same
+// width (the states are one .npy).
+bool states_fit_one_array(const ModelDesc &d, bool cell);
 
 // Reads h0 (cell = false) or c0 for n sequences, into the flat layout
 // forward() takes ([state][n][hidden], states in PyTorch order). Accepts

@@ -53,9 +53,9 @@ void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, 
 // Specialised on the runtime row count: threads above the parallel
 // threshold, row tiles when there are enough rows, one row at a time below.
 void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kernels::PackedProduct> prods,
-                         const ScheduleParams &s, int64_t units, int block_tiles) {
+                         const ScheduleParams &s, int64_t units, int block_tiles, Expr rows = Expr()) {
   Var jo("jo_t"), ji("ji_t"), ro("ro_t"), ri("ri_t"), jb("jb_t"), jt("jt_t");
-  Expr rows = out.output_buffers()[0].dim(1).extent();
+  if (!rows.defined()) rows = out.output_buffers()[0].dim(1).extent();
   const int64_t unit_tiles = ceil_div(units, s.tile);
   const bool blocked = block_tiles > 0 && block_tiles < unit_tiles;
   const bool guard = units % s.tile != 0;
@@ -278,6 +278,17 @@ void schedule_gate_major(Func f, const Var &n, int width, int vector) {
 
 void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   const ScheduleParams &s = d.sched;
+  const int64_t state = d.proj > 0 ? d.proj : d.h;  // width of h
+  if (!a.backward && a.has_proj) {
+    // LSTM projection: the cell stage over all units, tiled like a step,
+    // then the projection product over the proj units.
+    Expr rows = a.out.output_buffers()[0].dim(1).extent();
+    a.pre.compute_root();
+    tile_rows_and_units(a.pre, a.pj, a.pr, {a.pre_prod}, s, d.h, 0, rows);
+    for (Func f : a.more_outputs) vectorize_first(f, s.vector, d.h);
+    tile_rows_and_units(a.out, a.j, a.r, {a.prod}, s, state, 0);
+    return;
+  }
   if (!a.backward) {
     if (a.has_pre) {
       // r and z of every unit are needed before the second product.
@@ -303,11 +314,11 @@ void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   for (Func f : a.gate_outputs) schedule_gate_major(f, f.args()[0], a.gate_width, s.vector);
   for (Func f : a.unit_outputs) vectorize_first(f, s.vector, d.h);
   if (a.has_pre) {
-    vectorize_first(a.pre.compute_root(), s.vector, d.h);
+    vectorize_first(a.pre.compute_root(), s.vector, a.has_proj ? state : d.h);
     a.pre_prod.mm.compute_root().vectorize(a.pre_prod.ji, s.vector);
     a.pre_prod.mm.update().reorder(a.pre_prod.ji, a.pre_prod.r, a.pre_prod.k.x).vectorize(a.pre_prod.ji, s.vector);
   }
-  tile_rows_and_units(a.dh_prev, a.k, a.r, {a.prod}, s, d.h, 0);
+  tile_rows_and_units(a.dh_prev, a.k, a.r, {a.prod}, s, state, 0);
 }
 
 void schedule_cpu(kernels::RowwiseAlgorithm &a, const KernelDesc &d) {

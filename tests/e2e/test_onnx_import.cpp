@@ -231,10 +231,12 @@ void expect_predicts_like_pytorch(const ScratchDir &tmp, const std::string &d, c
   ASSERT_EQ(pred.exit_code, 0) << pred.describe();
   const FloatArray got = read_f32(tmp.file(out + ".y.npy")), want = read_f32(d + "/expected.npy");
   EXPECT_TRUE(arrays_close(got, want, 1e-5)) << out << ": output";
-  if (hn)
+  if (hn) {
     EXPECT_TRUE(arrays_close(read_f32(tmp.file(out + ".hn.npy")), read_f32(d + "/expected_hn.npy"), 1e-5)) << "h_n";
-  if (cn)
+  }
+  if (cn) {
     EXPECT_TRUE(arrays_close(read_f32(tmp.file(out + ".cn.npy")), read_f32(d + "/expected_cn.npy"), 1e-5)) << "c_n";
+  }
 }
 
 TEST_P(OnnxExportFixture, ImportedModelPredictsWhatPyTorchPredicted) {
@@ -283,12 +285,6 @@ onnx::ModelProto valid_lstm() {
   return m;
 }
 
-onnx::AttributeProto *find_attr(onnx::NodeProto *n, const std::string &name) {
-  for (auto &a : *n->mutable_attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
-
 struct BadOnnx {
   const char *name;
   std::function<std::string(onnx::ModelProto &)> edit;  // returns the bytes to write ("" = serialize m)
@@ -306,7 +302,9 @@ TEST_P(BadOnnxFile, OneClearMessageAndNothingWritten) {
   ScratchDir tmp;
   onnx::ModelProto m = valid_lstm();
   std::string bytes = c.edit(m);
-  if (bytes.empty()) ASSERT_TRUE(m.SerializeToString(&bytes));
+  if (bytes.empty()) {
+    ASSERT_TRUE(m.SerializeToString(&bytes));
+  }
   write_text(tmp.file("bad.onnx"), bytes);
   // An earlier model file at the destination stays as it was.
   write_text(tmp.file("m.toml"), "# earlier\n");

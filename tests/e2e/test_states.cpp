@@ -69,9 +69,9 @@ class StateFixture : public testing::TestWithParam<std::string> {
  protected:
   std::string case_dir() const { return fixtures_dir() + "/" + GetParam(); }
   std::string file(const std::string &f) const { return case_dir() + "/" + f; }
-  // ".npz" when the fixture's states are archives (hidden sizes differ), else ".npy".
-  std::string ext() const { return fs::exists(file("h0.npz")) ? ".npz" : ".npy"; }
-  bool lstm() const { return fs::exists(file("c0" + ext())); }
+  // ".npz" when the fixture's h0 (or c0) is an archive (widths differ), else ".npy".
+  std::string ext(const std::string &stem) const { return fs::exists(file(stem + ".npz")) ? ".npz" : ".npy"; }
+  bool lstm() const { return fs::exists(file("c0" + ext("c0"))); }
   std::vector<std::string> data(const std::string &cmd) const {
     return {compiled().program, cmd,         "--weights",        file("weights.safetensors"), "--inputs",
             file("inputs.npy"), "--lengths", file("lengths.npy")};
@@ -95,18 +95,18 @@ TEST(StateFixtureCases, AreFound) {
 // output out, all equal to PyTorch's.
 TEST_P(StateFixture, StatesInAndOutMatchPyTorch) {
   ScratchDir dir;
-  const std::string e = ext();
+  const std::string e = ext("h0"), ec = ext("c0");
   std::vector<std::string> argv = data("predict");
-  const std::string y = dir.path() + "/y.npy", hn = dir.path() + "/hn" + e, cn = dir.path() + "/cn" + e,
+  const std::string y = dir.path() + "/y.npy", hn = dir.path() + "/hn" + e, cn = dir.path() + "/cn" + ec,
                     hid = dir.path() + "/hidden";
   argv.insert(argv.end(), {"--output", y, "--h0", file("h0" + e), "--output-h", hn, "--output-hidden", hid,
                            "--batch-size", "3"});  // chunks smaller than N: states cross chunk boundaries
-  if (lstm()) argv.insert(argv.end(), {"--c0", file("c0" + e), "--output-c", cn});
+  if (lstm()) argv.insert(argv.end(), {"--c0", file("c0" + ec), "--output-c", cn});
   const RunResult r = run(argv);
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_TRUE(arrays_close(read_f32(y), read_f32(file("expected_with_states.npy")), kStateTol)) << "output";
   std::vector<std::pair<std::string, std::string>> pairs = {{hn, file("expected_hn" + e)}};
-  if (lstm()) pairs.push_back({cn, file("expected_cn" + e)});
+  if (lstm()) pairs.push_back({cn, file("expected_cn" + ec)});
   for (const auto &[ours, theirs] : pairs) {
     const auto a = read_state_file(ours), b = read_state_file(theirs);
     ASSERT_EQ(a.size(), b.size()) << ours;
@@ -124,7 +124,7 @@ TEST_P(StateFixture, StatesInAndOutMatchPyTorch) {
 // Zero initial states given explicitly change nothing; the fixture's do.
 TEST_P(StateFixture, InitialStatesDefaultToZero) {
   ScratchDir dir;
-  const std::string e = ext();
+  const std::string e = ext("h0");
   auto predict = [&](const std::string &out, const std::vector<std::string> &extra) {
     std::vector<std::string> argv = data("predict");
     argv.insert(argv.end(), {"--output", out});
@@ -135,9 +135,10 @@ TEST_P(StateFixture, InitialStatesDefaultToZero) {
   };
   // Zero states shaped like the fixture's h0 (and c0), written by our writers.
   auto zeros_like = [&](const std::string &name) {
-    const std::string path = dir.path() + "/zero_" + name + e;
-    const auto src = read_state_file(file(name + e));
-    if (e == ".npy") {
+    const std::string x = ext(name);
+    const std::string path = dir.path() + "/zero_" + name + x;
+    const auto src = read_state_file(file(name + x));
+    if (x == ".npy") {
       const FloatArray &a = src.at("");
       std::vector<float> z(a.data.size(), 0.0f);
       rnnc_rt::write_npy(path, rnnc_rt::DType::kF32, z.data(), a.shape);

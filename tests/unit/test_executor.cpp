@@ -133,7 +133,7 @@ const BufferDesc kBuffers[] = {
     {"h.out", kRowsPacked, kWidth, 1, 1, 0},  // h's packed rows (skips the N initial rows)
     {"out", kRowsBatch, kWidth, -1, 0, 0},
 };
-const StateDesc kStates[] = {{1, -1, kWidth, 0, 0, 0, -1, -1}};
+const StateDesc kStates[] = {{1, -1, kWidth, 0, 0, 0, 0, -1, -1}};
 
 // The plan, with the recurrence as a runtime time loop or as one kernel.
 ModelDesc toy_model(bool whole_loop, std::vector<ArgDesc> &args, std::vector<StepDesc> &steps) {

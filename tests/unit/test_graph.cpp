@@ -288,11 +288,11 @@ TEST(GraphVerify, RefusesMismatchedWidths) {
       << verify_error(g);
 }
 
-TEST(GraphVerify, RefusesARecurrentWidthOtherThanHiddenTimesDirections) {
+TEST(GraphVerify, RefusesARecurrentWidthOtherThanStateWidthTimesDirections) {
   Graph g = build_graph(parse_model_file(kSentiment));
   g.nodes[2].out.width = 128;
   g.nodes[3].in.width = 128;
-  EXPECT_NE(verify_error(g).find("output width is not hidden x directions"), std::string::npos) << verify_error(g);
+  EXPECT_NE(verify_error(g).find("output width is not the state width x directions"), std::string::npos) << verify_error(g);
 }
 
 TEST(GraphVerify, RefusesADuplicateParameterName) {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "frontend/parser.h"
 #include "cpu/cpu_schedules.h"
+#include "frontend/parser.h"
 #include "plan/plan.h"
 
 namespace rnnc::plan {

@@ -212,7 +212,8 @@ struct LayerInfo {
 struct StateDesc {
   int32_t h_buffer;  // state buffer holding h (N leading rows = h0)
   int32_t c_buffer;  // state buffer holding c, or -1
-  int32_t hidden;
+  int32_t hidden;    // width of h (the projection's size for an LSTM with proj_size)
+  int32_t c_hidden;  // width of c (the LSTM's hidden size), 0 without c
   int32_t layer;     // [[layers]] index of the recurrent entry
   int32_t sublayer;  // stacked layer within the entry (PyTorch's _l<k>)
   int32_t reverse;   // 1 for the reverse direction
@@ -265,6 +266,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 4;
+constexpr uint32_t kAbiVersion = 5;
 
 }  // namespace rnnc_rt
