@@ -29,11 +29,18 @@ struct PackGeometry {
   bool transpose = false;
 };
 
-PackGeometry pack_geometry(const KernelDesc &d) {
+// The layout of packed argument `arg` of kernel d.
+PackGeometry pack_geometry(const KernelDesc &d, const std::string &arg) {
   if (d.family == Family::kGemmFwd) return {1, d.n, d.k, false};
-  if (is_step_bwd(d.family)) return {1, d.h, d.g * d.h, true};
-  return {d.g, d.h, d.h, false};
+  const int64_t state = d.proj > 0 ? d.proj : d.h;  // width of h
+  if (arg == "w_hr") return {1, state, d.h, false};  // the LSTM projection W_hr [proj, h]
+  if (arg == "w_hr_t") return {1, d.h, state, true};
+  if (is_step_bwd(d.family)) return {1, state, d.g * d.h, true};
+  return {d.g, d.h, state, false};
 }
+
+// The value a scalar input of the kernel runs with (the clip bound).
+float scalar_value(const ArgSig &a) { return a.name == "clip" ? 0.5f : 1.0f; }
 
 // The logical weights packed for a consumer with tile `tile`, by the plan's
 // own pack kernel (the layout is defined once, in kernels::pack_weights).
@@ -160,11 +167,12 @@ KernelHarness::KernelHarness(Workload w, Halide::Target target, const schedules:
       indices_.push_back(idx);
       continue;
     }
+    if (a.type == ArgType::kScalarF32) continue;  // scalar_value()
     if (a.type != ArgType::kBufferF32)
-      throw std::logic_error(std::string("harness: ") + kernels::to_string(d.family) + " has scalar inputs");
+      throw std::logic_error(std::string("harness: ") + kernels::to_string(d.family) + " has integer scalar inputs");
     int64_t n = 0;
     if (a.dims == 4) {
-      const PackGeometry g = pack_geometry(d);
+      const PackGeometry g = pack_geometry(d, a.name);
       n = g.gates * g.units * g.k;
     } else if (a.dims == 1) {
       n = a.width;
@@ -210,6 +218,10 @@ std::unique_ptr<KernelHarness::Run> KernelHarness::make_run(const schedules::Sch
                                          : Halide::Buffer<float>(static_cast<int>(a.width), static_cast<int>(rows)));
       continue;
     }
+    if (a.type == ArgType::kScalarF32) {
+      run->params.set(std::get<Halide::Param<float>>(run->built.inputs[pi++]), scalar_value(a));
+      continue;
+    }
     const auto &param = std::get<Halide::ImageParam>(run->built.inputs[pi++]);
     Halide::Buffer<> b;
     if (a.type == ArgType::kBufferI32) {
@@ -221,7 +233,7 @@ std::unique_ptr<KernelHarness::Run> KernelHarness::make_run(const schedules::Sch
       // Packed once per (weights, tile): every candidate with that tile shares it.
       const size_t which = fi++;
       auto &cached = packed_[{which, p.tile}];
-      if (!cached.defined()) cached = pack(logical_[which], pack_geometry(d), target_, p.tile);
+      if (!cached.defined()) cached = pack(logical_[which], pack_geometry(d, a.name), target_, p.tile);
       b = cached;
     } else {
       const std::vector<float> &v = logical_[fi++];

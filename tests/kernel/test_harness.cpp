@@ -42,6 +42,28 @@ TEST(KernelHarness, CandidatesAcrossTheSpaceMatchTheReference) {
   }
 }
 
+// Cell variants bring a scalar input (clip) and a second packed weight of
+// another layout (the projection's W_hr): candidates with other tiles still
+// match the default schedule's results.
+TEST(KernelHarness, VariantStepsWithAScalarAndTwoPackedWeights) {
+  for (Family f : {Family::kLstmStepFwd, Family::kLstmStepBwd}) {
+    kernels::KernelDesc d = desc(f);
+    d.clip = true;
+    d.peephole = true;
+    d.proj = 10;
+    d.train = f == Family::kLstmStepFwd;
+    const std::vector<schedules::ScheduleParams> space = schedules::cpu_tuning_space(d, jit_target());
+    ASSERT_FALSE(space.empty());
+    KernelHarness h(Workload{d, 9}, jit_target(), space.front());
+    EXPECT_FALSE(h.has_cpp_reference());
+    for (size_t i = 0; i < space.size(); i += std::max<size_t>(1, space.size() / 3)) {
+      const Measurement m = h.measure(space[i], 0.002);
+      EXPECT_TRUE(m.ok) << kernels::to_string(f) << " " << space[i].key() << ": " << m.error;
+      EXPECT_LE(m.max_error, 1e-5) << kernels::to_string(f) << " " << space[i].key();
+    }
+  }
+}
+
 TEST(KernelHarness, AResultOutsideTheToleranceIsRefused) {
   const kernels::KernelDesc d = desc(Family::kLstmStepFwd);
   const schedules::ScheduleParams def = schedules::default_cpu_params(d, jit_target());
