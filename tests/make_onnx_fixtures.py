@@ -222,6 +222,56 @@ def user_cases():
     save(d, "inputs.npy", x.numpy())
     save(d, "expected.npy", y.numpy())
     out.append((d, "bidirectional GRU -> RNN relu without bias, every step, two Linear layers per step"))
+    # Other export styles and opsets: a time-first module (opset 9), zero
+    # initial states built in forward (opset 11), fixed shapes without dynamic
+    # axes (opset 17, the zero states an Expand of a constant).
+    class TimeFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 5, bidirectional=True)
+            self.fc = nn.Linear(10, 2)
+
+        def forward(self, x):  # [T, N, 3]
+            _, h = self.gru(x)
+            return self.fc(torch.cat([h[0], h[1]], 1))
+
+    class ZeroStates(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.RNN(3, 4, batch_first=True, nonlinearity="relu")
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            out, _ = self.rnn(x, torch.zeros(1, x.shape[0], 4))
+            return self.fc(out[:, -1, :])
+
+    class FixedShapes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(2, 4, num_layers=3, batch_first=True)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            _, h = self.gru(x)
+            return self.fc(h[-1])
+
+    torch.manual_seed(17)
+    for name, module, x, opset, dyn, time_first, what in (
+            ("onnx_time_first_gru_opset9", TimeFirst(), torch.randn(6, 3, 3), 9, {"x": {0: "T", 1: "N"}}, True,
+             "time-first bidirectional GRU (batch_first=False), cat of the final states, Linear; opset 9"),
+            ("onnx_zero_states_in_forward_opset11", ZeroStates(), torch.randn(3, 6, 3), 11,
+             {"x": {0: "N", 1: "T"}}, False, "RNN relu from torch.zeros initial states, out[:, -1], Linear; opset 11"),
+            ("onnx_fixed_shapes_opset17", FixedShapes(), torch.randn(3, 6, 2), 17, None, False,
+             "3-layer GRU exported without dynamic axes (zero states by Expand), h_n[-1], Linear; opset 17")):
+        module.eval()
+        d = make_dir(name)
+        with torch.no_grad():
+            y = module(x)
+        torch.onnx.export(module, (x,), os.path.join(d, "model.onnx"), input_names=["x"], output_names=["y"],
+                          dynamic_axes=dyn, opset_version=opset)
+        save(d, "inputs.npy", (x.transpose(0, 1) if time_first else x).numpy())
+        save(d, "expected.npy", y.numpy())
+        out.append((d, what))
     for d, what in out:
         with open(os.path.join(d, "case.json"), "w") as f:
             json.dump({"what": what}, f)

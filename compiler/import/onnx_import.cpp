@@ -561,6 +561,25 @@ void Importer::fold(const std::string &op) {
         idx[k] = 0;
       }
     }
+  } else if (op == "Expand") {
+    const Tensor &x = c(0), &shape = c(1);
+    std::vector<int64_t> want;
+    for (int64_t e = 0; e < shape.numel(); ++e) want.push_back(shape.int_at(e));
+    const size_t r = std::max(x.dims.size(), want.size());
+    std::vector<int64_t> xd(r, 1), wd(r, 1), d(r);
+    std::copy(x.dims.begin(), x.dims.end(), xd.begin() + (r - x.dims.size()));
+    std::copy(want.begin(), want.end(), wd.begin() + (r - want.size()));
+    for (size_t k = 0; k < r; ++k) {
+      if (xd[k] != wd[k] && xd[k] != 1 && wd[k] != 1)
+        fail("cannot expand " + dims_str(x.dims) + " to " + dims_str(want));
+      d[k] = std::max(xd[k], wd[k]);
+    }
+    const std::vector<int64_t> xs = strides_of(xd);
+    o = remap(x, d, [&](const std::vector<int64_t> &idx) {
+      int64_t s = 0;
+      for (size_t k = 0; k < r; ++k) s += (xd[k] == 1 ? 0 : idx[k]) * xs[k];
+      return s;
+    });
   } else if (op == "Shape") {
     const Tensor &t = c(0);
     o.is_float = false;
@@ -1018,6 +1037,18 @@ void Importer::map_node() {
   }
 
   const Value &x0 = need(0, "input");
+  if (op == "Expand" && x0.kind == Value::kConst && input(1) && input(1)->kind == Value::kShape) {
+    // A constant broadcast to a data-dependent shape: zero initial states only.
+    for (int64_t e = 0; e < x0.t.numel(); ++e)
+      if (x0.t.at(e) != 0)
+        fail("a data-dependent tensor filled with " + std::to_string(x0.t.at(e)) +
+             ": only zeros (initial states) are supported");
+    Value z;
+    z.kind = Value::kZeros;
+    z.sym = input(1)->sym;
+    set_output(0, z);
+    return;
+  }
   // Shape arithmetic (the zero initial states' shapes).
   if (x0.kind == Value::kShape || (op == "Concat" && [&] {
         for (int k = 0; k < node_->input_size(); ++k)
