@@ -231,6 +231,33 @@ class Importer {
     return std::nullopt;
   }
 
+  // Slice's bounds: attributes before opset 10, constant inputs from then on.
+  struct SliceArgs {
+    std::vector<int64_t> starts, ends, axes, steps;
+  };
+  SliceArgs slice_args() {
+    SliceArgs a;
+    if (attr("starts")) {
+      a.starts = attr_ints("starts");
+      a.ends = attr_ints("ends");
+      a.axes = attr_ints("axes");
+      return a;
+    }
+    auto ints = [&](int k) {
+      std::vector<int64_t> v;
+      if (const Value *c = input(k)) {
+        if (c->kind != Value::kConst) fail("Slice bounds must be constants");
+        for (int64_t e = 0; e < c->t.numel(); ++e) v.push_back(c->t.int_at(e));
+      }
+      return v;
+    };
+    a.starts = ints(1);
+    a.ends = ints(2);
+    a.axes = ints(3);
+    a.steps = ints(4);
+    return a;
+  }
+
   Tensor tensor_of(const onnx::TensorProto &tp, const std::string &what);
   void fold(const std::string &op);
   void map_node();
@@ -481,27 +508,9 @@ void Importer::fold(const std::string &op) {
       }
   } else if (op == "Slice") {
     const Tensor &t = c(0);
-    std::vector<int64_t> starts, ends, axes, steps;
-    if (attr("starts")) {
-      starts = attr_ints("starts");
-      ends = attr_ints("ends");
-      axes = attr_ints("axes");
-    } else {
-      auto ints = [&](int k) {
-        std::vector<int64_t> v;
-        if (const Value *x = input(k)) {
-          if (x->kind != Value::kConst) fail("Slice bounds must be constants");
-          for (int64_t e = 0; e < x->t.numel(); ++e) v.push_back(x->t.int_at(e));
-        }
-        return v;
-      };
-      starts = ints(1);
-      ends = ints(2);
-      axes = ints(3);
-      steps = ints(4);
-    }
+    const SliceArgs sa = slice_args();
     try {
-      o = slice_tensor(t, starts, ends, axes, steps);
+      o = slice_tensor(t, sa.starts, sa.ends, sa.axes, sa.steps);
     } catch (const std::invalid_argument &) {
       fail("Slice with step 0");
     }
@@ -1101,28 +1110,11 @@ void Importer::map_node() {
     s.kind = Value::kDyn;
     s.form = Value::kStateInput;
     s.input = x0.input;
-    std::vector<int64_t> starts, ends, axes;
-    if (attr("starts")) {
-      starts = attr_ints("starts");
-      ends = attr_ints("ends");
-      axes = attr_ints("axes");
-    } else {
-      auto ints = [&](int k) {
-        std::vector<int64_t> v;
-        if (const Value *c = input(k)) {
-          if (c->kind != Value::kConst) fail("Slice bounds must be constants");
-          for (int64_t e = 0; e < c->t.numel(); ++e) v.push_back(c->t.int_at(e));
-        }
-        return v;
-      };
-      starts = ints(1);
-      ends = ints(2);
-      axes = ints(3);
-      if (!ints(4).empty() && ints(4) != std::vector<int64_t>(ints(4).size(), 1)) fail("Slice with a step");
-    }
-    if (starts.size() != 1 || (!axes.empty() && axes[0] != 0))
+    const SliceArgs sa = slice_args();
+    if (!sa.steps.empty() && sa.steps != std::vector<int64_t>(sa.steps.size(), 1)) fail("Slice with a step");
+    if (sa.starts.size() != 1 || (!sa.axes.empty() && sa.axes[0] != 0))
       fail("an initial state must be sliced along its first axis only");
-    s.state_offset = starts[0];
+    s.state_offset = sa.starts[0];
     set_output(0, s);
     return;
   }
@@ -1314,24 +1306,14 @@ void Importer::map_node() {
       keep_axis = !ix.dims.empty();
       for (int64_t e = 0; e < ix.numel(); ++e) pick.push_back(ix.int_at(e) < 0 ? ix.int_at(e) + n : ix.int_at(e));
     } else {
-      auto ints = [&](int k) {
-        std::vector<int64_t> v;
-        if (const Value *c = input(k)) {
-          if (c->kind != Value::kConst) fail("Slice bounds must be constants");
-          for (int64_t e = 0; e < c->t.numel(); ++e) v.push_back(c->t.int_at(e));
-        }
-        return v;
-      };
-      std::vector<int64_t> starts = attr("starts") ? attr_ints("starts") : ints(1),
-                           ends = attr("starts") ? attr_ints("ends") : ints(2),
-                           axes = attr("starts") ? attr_ints("axes") : ints(3);
-      if (starts.size() != 1 || (axes.empty() ? 0 : normal_axis(axes[0], x.axes.size())) != sa)
+      const SliceArgs args = slice_args();
+      if (args.starts.size() != 1 || (args.axes.empty() ? 0 : normal_axis(args.axes[0], x.axes.size())) != sa)
         fail("slices states along another axis");
       Tensor idx;
       idx.is_float = false;
       idx.dims = {n};
       for (int64_t e = 0; e < n; ++e) idx.i.push_back(e);
-      const Tensor picked = slice_tensor(idx, starts, ends, {0}, input(4) ? ints(4) : std::vector<int64_t>{});
+      const Tensor picked = slice_tensor(idx, args.starts, args.ends, {0}, args.steps);
       pick = picked.i;
     }
     Value o = x;
@@ -1383,19 +1365,10 @@ void Importer::map_node() {
       at = ix.int_at(0);
       keep_axis = !ix.dims.empty();
     } else {
-      auto ints = [&](int k) {
-        std::vector<int64_t> v;
-        if (const Value *c = input(k)) {
-          if (c->kind != Value::kConst) fail("Slice bounds must be constants");
-          for (int64_t e = 0; e < c->t.numel(); ++e) v.push_back(c->t.int_at(e));
-        }
-        return v;
-      };
-      std::vector<int64_t> starts = attr("starts") ? attr_ints("starts") : ints(1),
-                           axes = attr("starts") ? attr_ints("axes") : ints(3);
-      if (starts.size() != 1 || axes.size() != 1 || normal_axis(axes[0], x.axes.size()) != ta)
+      const SliceArgs args = slice_args();
+      if (args.starts.size() != 1 || args.axes.size() != 1 || normal_axis(args.axes[0], x.axes.size()) != ta)
         fail("slices outputs along another axis than time");
-      at = starts[0];
+      at = args.starts[0];
     }
     if (at != -1) fail("picks time step " + std::to_string(at) + "; only the last (-1) maps to a readout");
     if (x.stage < 0 || chain_[x.stage].kind != ChainLayer::kRecurrent || chain_[x.stage].rec.dirs != 1)
