@@ -50,7 +50,7 @@ struct CellAlgorithm : AlgorithmBase {
   PackedProduct prod;
   Halide::Var j, r;
   // GRU in the ONNX form: forward needs r ⊙ h before its second product
-  // (`pre`: r and z as pre(j, g, r), `pre_prod` their product, `rh`);
+  // (`pre`: (r, z) as pre(j, r), `pre_prod` their product, `rh`);
   // backward needs W_hn^T da_n before the r gate's gradient (`pre` holds
   // da_n, `pre_prod` the product).
   bool has_pre = false;
@@ -60,8 +60,11 @@ struct CellAlgorithm : AlgorithmBase {
   // `pre_prod` W_hr^T dL/dh.
   bool has_proj = false;
   PackedProduct pre_prod;
+  // Backward: the first product's result as a stage over (unit, row), so
+  // that the schedule can tile it like a step.
+  Halide::Func pre_result;
   Halide::Func pre, rh;
-  Halide::Var pj, pg, pr;
+  Halide::Var pj, pr;
   // Backward only.
   bool backward = false;
   Halide::Func dh_prev;

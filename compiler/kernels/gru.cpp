@@ -53,32 +53,31 @@ CellAlgorithm gru_step_fwd(const KernelDesc &d) {
       a.out(j, r) = hnew;
     }
   } else {
-    // r and z first (they need all of h), then the product with r ⊙ h.
+    // r and z of every unit first (the product with r ⊙ h needs all of
+    // them): a stage over (unit, row) holding (r, z[, their clip bits]).
     a.has_pre = true;
     detail::define_packed_product(a.pre_prod, w, hin, h, 2);
     a.pj = Var("pj");
-    a.pg = Var("pg");
     a.pr = Var("pr");
-    a.pre = Func("rz");
-    Expr arz = a.pre_prod.mm(a.pj % tile, a.pg, a.pj / tile, a.pr) + xp(a.pg * h + a.pj, a.pr) + bias(a.pg * h + a.pj);
-    // With clip in training, pre holds (gate, clamp derivative) pairs.
+    auto pre_act = [&](int g) {
+      return a.pre_prod.mm(a.pj % tile, g, a.pj / tile, a.pr) + xp(g * h + a.pj, a.pr) + bias(g * h + a.pj);
+    };
+    const Expr ar = pre_act(0), az = pre_act(1);
+    std::vector<Expr> rz = {sigmoid_f32(bounded(ar)), sigmoid_f32(bounded(az))};
     const bool masks = d.clip && d.train;
-    if (masks) {
-      a.pre(a.pj, a.pg, a.pr) = Tuple(sigmoid_f32(bounded(arz)), detail::pack_clip_mask({arz}, clip));
-    } else {
-      a.pre(a.pj, a.pg, a.pr) = sigmoid_f32(bounded(arz));
-    }
-    auto gate = [&](Expr pj, int g, Expr pr) { return masks ? Expr(a.pre(pj, g, pr)[0]) : Expr(a.pre(pj, g, pr)); };
+    if (masks) rz.push_back(detail::pack_clip_mask({ar, az}, clip));
+    a.pre = Func("rz");
+    a.pre(a.pj, a.pr) = Tuple(rz);
     a.rh = Func("rh");
-    a.rh(kk, rr) = gate(kk, 0, rr) * h_prev(kk, rr);
+    a.rh(kk, rr) = a.pre(kk, rr)[0] * h_prev(kk, rr);
     detail::define_packed_product(a.prod, w, a.rh, h, 1, 2);
-    Expr gr = gate(j, 0, r);
-    Expr gz = gate(j, 1, r);
+    Expr gr = a.pre(j, r)[0];
+    Expr gz = a.pre(j, r)[1];
     Expr an = xp(2 * h + j, r) + a.prod.mm(j % tile, 0, j / tile, r) + bias(2 * h + j);
     Expr gn = tanh_f32(bounded(an));
     Expr hnew = (1.0f - gz) * gn + gz * h_prev(j, r);
     if (masks) {
-      Expr mask = a.pre(j, 0, r)[1] + 2.0f * a.pre(j, 1, r)[1] + detail::pack_clip_mask({Expr(), Expr(), an}, clip);
+      Expr mask = a.pre(j, r)[2] + detail::pack_clip_mask({Expr(), Expr(), an}, clip);
       a.out(j, r) = Tuple(std::vector<Expr>{hnew, gr, gz, gn, mask});
     } else if (d.train) {
       a.out(j, r) = Tuple(hnew, gr, gz, gn);
@@ -153,7 +152,6 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   a.inputs.push_back(wt);
   a.has_pre = true;
   a.pj = Var("pj");
-  a.pg = Var("pg");
   a.pr = Var("pr");
   a.pre = Func("da_n");
   a.pre(a.pj, a.pr) = dan(a.pj, a.pr);
@@ -161,7 +159,10 @@ CellAlgorithm gru_step_bwd(const KernelDesc &d) {
   Var nn("nn"), rr("rr");
   dan_at(nn, rr) = a.pre(nn - 2 * h, rr);
   detail::define_packed_product(a.pre_prod, wt, dan_at, h, 1, 0, 2 * h);
-  auto drh = [&](Expr k) { return a.pre_prod.mm(k % tile, 0, k / tile, r); };
+  a.pre_result = Func("drh");
+  Var dk("dk"), dr("dr");
+  a.pre_result(dk, dr) = a.pre_prod.mm(dk % tile, 0, dk / tile, dr);
+  auto drh = [&](Expr k) { return a.pre_result(k, r); };
   Expr rg = gr(j, r);
   Expr dar = masked(0, j, r, drh(j) * h_prev(j, r) * rg * (1.0f - rg));
   a.out = Func("da");

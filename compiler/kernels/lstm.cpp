@@ -92,7 +92,7 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
     return a;
   }
   // h = W_hr m; every other output is the cell stage's, and m itself in training.
-  a.has_proj = true;
+  a.has_pre = a.has_proj = true;
   a.pre = Func("cell");
   a.pre(j, r) = Tuple(cell);
   Func m_in("m_in");
@@ -171,7 +171,10 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
     a.pre(a.pj, a.pr) = dout(a.pj, a.pr) + dh_next(a.pj, a.pr);
     detail::fix_output_width(a.pre, sw);
     detail::define_packed_product(a.pre_prod, w_hr_t, a.pre, sw, 1);
-    dh = [&](Expr j) { return a.pre_prod.mm(j % tile, 0, j / tile, r); };
+    a.pre_result = Func("dm");
+    Var mk("mk"), mr("mr");
+    a.pre_result(mk, mr) = a.pre_prod.mm(mk % tile, 0, mk / tile, mr);
+    dh = [&](Expr j) { return a.pre_result(j, r); };
   }
   auto dao = [&](Expr j) {
     Expr o = go(j, r), tc = tanh_f32(c(j, r));

@@ -279,32 +279,19 @@ void schedule_gate_major(Func f, const Var &n, int width, int vector) {
 void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   const ScheduleParams &s = d.sched;
   const int64_t state = d.proj > 0 ? d.proj : d.h;  // width of h
-  if (!a.backward && a.has_proj) {
-    // LSTM projection: the cell stage over all units, tiled like a step,
-    // then the projection product over the proj units.
+  if (!a.backward && a.has_pre) {
+    // Two products in a row: a first stage over every unit (the ONNX-form
+    // GRU's r and z; the LSTM cell before its projection), tiled, blocked and
+    // threaded like a step, then the output's product (schedules/cpu/NOTES.md).
     Expr rows = a.out.output_buffers()[0].dim(1).extent();
     a.pre.compute_root();
     tile_rows_and_units(a.pre, a.pj, a.pr, {a.pre_prod}, s, d.h, 0, rows);
+    if (a.rh.defined()) a.rh.compute_root().vectorize(a.rh.args()[0], s.vector, TailStrategy::GuardWithIf);
     for (Func f : a.more_outputs) vectorize_first(f, s.vector, d.h);
     tile_rows_and_units(a.out, a.j, a.r, {a.prod}, s, state, 0);
     return;
   }
   if (!a.backward) {
-    if (a.has_pre) {
-      // r and z of every unit are needed before the second product.
-      Var pjo("pjo"), pji("pji");
-      a.pre.compute_root()
-          .split(a.pj, pjo, pji, s.tile, d.h % s.tile ? TailStrategy::GuardWithIf : TailStrategy::Auto)
-          .reorder(pji, a.pg, a.pr, pjo)
-          .vectorize(pji, s.vector)
-          .unroll(a.pg);
-      a.pre_prod.mm.compute_at(a.pre, a.pr).bound(a.pre_prod.ji, 0, s.tile).vectorize(a.pre_prod.ji, s.vector);
-      a.pre_prod.mm.update()
-          .reorder(a.pre_prod.ji, a.pre_prod.g, a.pre_prod.r, a.pre_prod.k.x)
-          .vectorize(a.pre_prod.ji, s.vector)
-          .unroll(a.pre_prod.g);
-      a.rh.compute_root().vectorize(a.rh.args()[0], s.vector, TailStrategy::GuardWithIf);
-    }
     tile_rows_and_units(a.out, a.j, a.r, {a.prod}, s, d.h, 0);
     return;
   }
@@ -314,9 +301,13 @@ void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   for (Func f : a.gate_outputs) schedule_gate_major(f, f.args()[0], a.gate_width, s.vector);
   for (Func f : a.unit_outputs) vectorize_first(f, s.vector, d.h);
   if (a.has_pre) {
+    // The first product (W_hn^T da_n, or the projection's W_hr^T dh) over
+    // every unit, tiled like a step (schedules/cpu/NOTES.md).
     vectorize_first(a.pre.compute_root(), s.vector, a.has_proj ? state : d.h);
-    a.pre_prod.mm.compute_root().vectorize(a.pre_prod.ji, s.vector);
-    a.pre_prod.mm.update().reorder(a.pre_prod.ji, a.pre_prod.r, a.pre_prod.k.x).vectorize(a.pre_prod.ji, s.vector);
+    Expr rows = a.dh_prev.output_buffers()[0].dim(1).extent();
+    Func stage = a.pre_result;
+    stage.compute_root();
+    tile_rows_and_units(stage, stage.args()[0], stage.args()[1], {a.pre_prod}, s, d.h, 0, rows);
   }
   tile_rows_and_units(a.dh_prev, a.k, a.r, {a.prod}, s, state, 0);
 }
