@@ -113,12 +113,17 @@ ScheduleParams step_defaults(const KernelDesc &d, const Target &target) {
   // Forward: a register tile holds the g gates of its units for each row.
   // Backward: dh_prev = W^T da, whose units are the h inputs of W, reduced
   // over g*h: one accumulator per unit and row.
+  // The tile holds enough vectors for at least four accumulators per row,
+  // so that a single row (batch 1, a row tile's tail) is not bound by the
+  // FMA latency (schedules/cpu/NOTES.md); rows fill the rest of the budget.
   const int nv = target.natural_vector_size<float>();
   const bool backward = is_step_bwd(d.family);
+  const int gates = backward ? 1 : d.g;
+  const int vectors = std::max(1, 4 / gates);
   ScheduleParams s;
-  s.tile = pow2_at_least(std::min<int64_t>(d.h, nv), 4);
-  s.vector = s.tile;
-  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (backward ? 1 : d.g)));
+  s.tile = pow2_at_least(std::min<int64_t>(d.h, int64_t{nv} * vectors), 4);
+  s.vector = std::min(nv, s.tile);
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (s.tile / s.vector * gates)));
   s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
   return s;
 }
