@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "parallel.h"
 #include "rnnc/runtime_api.h"
 #include "train.h"
 #include "weights.h"
@@ -161,7 +162,7 @@ int api_save(Model *m, const char *path) {
 int api_set_threads(const ModelDesc *, int threads) {
   return guarded([&] {
     if (threads < 1) throw RtError("the thread count must be at least 1");
-    halide_set_num_threads(threads);
+    set_kernel_threads(threads);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "parallel.h"
 
 namespace rnnc_rt {
 
@@ -93,6 +94,7 @@ void get_final_states(const Model &m, float *h_n, float *c_n) {
 std::unique_ptr<Model> new_model(const ModelDesc *desc) {
   if (desc->abi_version != kAbiVersion) throw RtError("this library was generated for another runtime version");
   install_halide_error_handler();
+  install_parallel_runtime();
   auto m = std::make_unique<Model>();
   m->desc = desc;
   m->params.assign(static_cast<size_t>(desc->num_param_floats), 0.0f);

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "inspect.h"
 #include "io/json.h"
+#include "parallel.h"
 #include "io/npy.h"
 #include "model.h"
 #include "rnnc/runtime_api.h"
@@ -224,7 +225,7 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
 }  // namespace
 
 void apply_threads_option(const Options &o) {
-  if (o.has("threads")) halide_set_num_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
+  if (o.has("threads")) set_kernel_threads(static_cast<int>(o.int_or("threads", 1, 1, 1024)));
 }
 
 std::unique_ptr<Model> open_weights(const ModelDesc &d, const std::string &path) {

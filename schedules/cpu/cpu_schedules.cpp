@@ -77,6 +77,9 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
   const bool can_parallel = s.parallel_rows > 0 && (blocked || unit_tiles > 1);
   const int parallel_from = std::max(s.parallel_rows, s.row_tile);
   if (can_parallel) apply(out.specialize(rows >= parallel_from), s.row_tile, true);
+  // Fewer rows than a row tile but enough work per step (a large layer at a
+  // small batch): one row at a time, still over both threads' units.
+  if (can_parallel && s.parallel_rows < s.row_tile) apply(out.specialize(rows >= s.parallel_rows), 1, true);
   if (s.row_tile > 1 && !(can_parallel && parallel_from == s.row_tile))
     apply(out.specialize(rows >= s.row_tile), s.row_tile, false);
   apply(out, 1, false);

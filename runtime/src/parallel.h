@@ -1,0 +1,20 @@
+// The kernels' parallel loops: rnnc's own halide_do_par_for.
+//
+// A time loop calls its step kernel once per step, and a step at a small
+// batch is a few microseconds of work; Halide's default thread pool puts its
+// workers to sleep between calls, so each step pays a wake-up. This pool's
+// workers spin for a while after each loop before they sleep, so that the
+// next step's loop starts at the cost of a cache line (schedules/cpu/NOTES.md).
+#pragma once
+
+namespace rnnc_rt {
+
+// Installs the pool as the Halide runtime's do_par_for (once per process),
+// unless $RNNC_HALIDE_THREAD_POOL is 1.
+void install_parallel_runtime();
+
+// Threads the kernels' parallel loops use, the caller included (>= 1);
+// also Halide's own thread count. Default: $HL_NUM_THREADS, else one per core.
+void set_kernel_threads(int threads);
+
+}  // namespace rnnc_rt
