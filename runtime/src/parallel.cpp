@@ -156,6 +156,12 @@ int default_threads() {
 }
 
 extern "C" int rnnc_do_par_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure) {
+  return parallel_for(uc, f, min, size, closure);
+}
+
+}  // namespace
+
+int parallel_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure) {
   if (size <= 1 || t_in_loop) return run_serial(uc, f, min, size, closure);
   std::shared_ptr<Pool> pool;
   {
@@ -167,8 +173,6 @@ extern "C" int rnnc_do_par_for(void *uc, halide_task_t f, int min, int size, uin
   }
   return pool->par_for(uc, f, min, size, closure);
 }
-
-}  // namespace
 
 void install_parallel_runtime() {
   static std::once_flag once;

@@ -7,11 +7,18 @@
 // next step's loop starts at the cost of a cache line (schedules/cpu/NOTES.md).
 #pragma once
 
+#include <HalideRuntime.h>
+
 namespace rnnc_rt {
 
 // Installs the pool as the Halide runtime's do_par_for (once per process),
 // unless $RNNC_HALIDE_THREAD_POOL is 1.
 void install_parallel_runtime();
+
+// The loop install_parallel_runtime installs: runs f(uc, i, closure) for
+// every i in [min, min + size) once, over the pool's threads and the caller;
+// returns the first non-zero result (0 when every task succeeded).
+int parallel_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure);
 
 // Threads the kernels' parallel loops use, the caller included (>= 1);
 // also Halide's own thread count. Default: $HL_NUM_THREADS, else one per core.
