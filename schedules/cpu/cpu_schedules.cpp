@@ -12,17 +12,15 @@ using kernels::KernelDesc;
 
 namespace {
 
-// Work (flops per call) below which a kernel runs on one thread: waking the
-// pool's second thread and joining costs more than it saves. Measured
-// 2026-11-26 on the 2-core AMD EPYC (Zen 5, AVX-512) VM, one fused LSTM step
-// (µs per call, 1 thread -> 2 threads, row-tiled path): H=64 B=8 (0.26
-// MFLOP) 3.5 -> 3.2; H=64 B=16 (0.5 MFLOP) 4.7 -> 3.9; H=128 B=64 (8.4
-// MFLOP) 44 -> 25; H=512 B=64 (134 MFLOP) 606 -> 329. Below the row tile
-// (B=1..4) splitting the units across threads gained nothing up to 4 MFLOP
-// (H=512 B=1: 42.6 -> 42.7 µs; the pool's wake-up costs about what the
-// second core saves), so single rows stay on one thread; keeping threads
-// alive across steps is the whole-loop kernels' job.
-constexpr int64_t kParallelFlops = 1 << 19;
+// Work (flops per call) below which a kernel runs on one thread: handing
+// half the units to the second thread and joining costs more than it saves.
+// With Halide's pool (measured 2026-11-26, 2-core Zen 5 VM) single rows
+// gained nothing up to 4 MFLOP, its wake-up costing what the second core
+// saved; with the runtime's spinning pool (runtime/src/parallel.cpp,
+// schedules/cpu/NOTES.md) a one-row GRU step of 0.39 MFLOP (H = 256) runs
+// 1.6x faster on two threads and an RNN step of 0.13 MFLOP does not gain, so
+// the threshold sits between them.
+constexpr int64_t kParallelFlops = 1 << 18;
 
 // Vector accumulators a register tile may use: AVX-512 has 32 vector
 // registers, AVX2 16; the rest hold weights and broadcasts.
