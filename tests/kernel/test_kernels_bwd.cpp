@@ -253,7 +253,7 @@ TEST(GemmFwd, TwoTermsWithGatheredSecondTerm) {
 
 TEST(ColSumAndScatter, MatchReferences) {
   std::mt19937 rng(7);
-  for (int64_t n : {1, 5, 37}) {
+  for (int64_t n : {1, 3, 5, 37, 64, 128}) {  // 64, 128: whole blocks of column accumulators
     KernelDesc c;
     c.family = Family::kColSum;
     c.n = n;
@@ -263,7 +263,7 @@ TEST(ColSumAndScatter, MatchReferences) {
     s.n = n;
     s.k = 11;
     JitKernel scatter(s);
-    for (int64_t rows : {1, 30}) {
+    for (int64_t rows : {1, 30, 200}) {
       Mat dy = as_float(random_values(rows * n, rng));
       MatrixView vdy(n, rows, 2, 0);
       vdy.fill(dy);
