@@ -1,6 +1,7 @@
 #include "import/onnx_import.h"
 
 #include <onnx/checker.h>
+#include <onnx/defs/tensor_proto_util.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -262,6 +263,9 @@ class Importer {
   void fold(const std::string &op);
   void map_node();
   void map_recurrent(CellKind cell);
+  void map_reshape(const Value &x, const std::string &op);
+  void map_state_pick(const Value &x, const std::string &op);
+  void map_last_step(const Value &x, const std::string &op);
   Value to_data(const Value &v);
   Value as_dyn(const Value &v);
   Ax role(Ax a) const {
@@ -278,6 +282,16 @@ class Importer {
     const int64_t r = static_cast<int64_t>(rank);
     if (axis < -r || axis >= r) fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
     return static_cast<int>(axis < 0 ? axis + r : axis);
+  }
+  // A single direction's Y without its direction axis is a sequence; one
+  // state without its state axis is a vector.
+  Value without_lost_axes(Value o) const {
+    if (o.form == Value::kY && axis_of(o, Ax::kDir) < 0) o.form = Value::kSeq;
+    if (o.form == Value::kStates && axis_of(o, Ax::kState) < 0) {
+      o.form = Value::kVec;
+      o.from_states = true;
+    }
+    return o;
   }
   void add_readout(const std::string &mode, int last_stage);
   void readout_states(const Value &v, const std::string &what);
@@ -299,72 +313,44 @@ Tensor Importer::tensor_of(const onnx::TensorProto &tp, const std::string &what)
   }
   if (tp.data_location() == onnx::TensorProto::EXTERNAL)
     fail(what + " keeps its data in an external file; save the model with its weights inside");
-  const int64_t n = t.numel();
-  if (n > (int64_t{1} << 31)) fail(what + " has more than 2^31 elements");
-  const std::string &raw = tp.raw_data();
-  auto from_raw = [&](size_t width, auto conv) {
-    if (raw.size() != static_cast<size_t>(n) * width)
-      fail(what + " holds " + std::to_string(raw.size()) + " bytes for " + std::to_string(n) + " elements");
-    for (int64_t e = 0; e < n; ++e) conv(raw.data() + e * width);
-  };
-  auto check_count = [&](int64_t have) {
-    if (have != n) fail(what + " holds " + std::to_string(have) + " values for shape " + dims_str(t.dims));
-  };
-  switch (tp.data_type()) {
-    case onnx::TensorProto::FLOAT:
-      if (!raw.empty()) {
-        from_raw(4, [&](const char *p) {
-          float v;
-          std::memcpy(&v, p, 4);
-          t.f.push_back(v);
-        });
-      } else {
-        check_count(tp.float_data_size());
-        t.f.assign(tp.float_data().begin(), tp.float_data().end());
+  const int64_t n = rnnc_rt::checked_numel(t.dims);
+  if (n < 0 || n > (int64_t{1} << 31)) fail(what + " has more than 2^31 elements");
+  // ONNX's own reader of a tensor's values (raw_data or the typed field).
+  int64_t have = 0;
+  try {
+    switch (tp.data_type()) {
+      case onnx::TensorProto::FLOAT: {
+        const std::vector<float> v = onnx::ParseData<float>(&tp);
+        t.f.assign(v.begin(), v.end());
+        have = static_cast<int64_t>(v.size());
+        break;
       }
-      break;
-    case onnx::TensorProto::DOUBLE:
-      if (!raw.empty()) {
-        from_raw(8, [&](const char *p) {
-          double v;
-          std::memcpy(&v, p, 8);
-          t.f.push_back(v);
-        });
-      } else {
-        check_count(tp.double_data_size());
-        t.f.assign(tp.double_data().begin(), tp.double_data().end());
+      case onnx::TensorProto::DOUBLE:
+        t.f = onnx::ParseData<double>(&tp);
+        have = static_cast<int64_t>(t.f.size());
+        break;
+      case onnx::TensorProto::INT64:
+        t.is_float = false;
+        t.i = onnx::ParseData<int64_t>(&tp);
+        have = static_cast<int64_t>(t.i.size());
+        break;
+      case onnx::TensorProto::INT32: {
+        t.is_float = false;
+        const std::vector<int32_t> v = onnx::ParseData<int32_t>(&tp);
+        t.i.assign(v.begin(), v.end());
+        have = static_cast<int64_t>(v.size());
+        break;
       }
-      break;
-    case onnx::TensorProto::INT64:
-      t.is_float = false;
-      if (!raw.empty()) {
-        from_raw(8, [&](const char *p) {
-          int64_t v;
-          std::memcpy(&v, p, 8);
-          t.i.push_back(v);
-        });
-      } else {
-        check_count(tp.int64_data_size());
-        t.i.assign(tp.int64_data().begin(), tp.int64_data().end());
-      }
-      break;
-    case onnx::TensorProto::INT32:
-      t.is_float = false;
-      if (!raw.empty()) {
-        from_raw(4, [&](const char *p) {
-          int32_t v;
-          std::memcpy(&v, p, 4);
-          t.i.push_back(v);
-        });
-      } else {
-        check_count(tp.int32_data_size());
-        t.i.assign(tp.int32_data().begin(), tp.int32_data().end());
-      }
-      break;
-    default:
-      fail(what + " has element type " + std::to_string(tp.data_type()) +
-           "; only float, double, int32 and int64 tensors are read");
+      default:
+        fail(what + " has element type " + std::to_string(tp.data_type()) +
+             "; only float, double, int32 and int64 tensors are read");
+    }
+  } catch (const ImportError &) {
+    throw;
+  } catch (const std::exception &e) {
+    fail(what + ": " + e.what());
   }
+  if (have != n) fail(what + " holds " + std::to_string(have) + " values for shape " + dims_str(t.dims));
   for (double v : t.f)
     if (!std::isfinite(v)) fail(what + " holds a non-finite value");
   return t;
@@ -969,6 +955,142 @@ void Importer::map_recurrent(CellKind cell) {
   states_ += rc.dirs;
 }
 
+// Reshape / Flatten of a data-dependent value: merging a direction axis into
+// the features that follow it ([.., dirs, H] → [.., dirs·H]) and dropping or
+// adding size-1 axes.
+void Importer::map_reshape(const Value &x, const std::string &op) {
+  std::vector<int64_t> target;
+  if (op == "Reshape") {
+    const Tensor &s = need_const(1, "shape");
+    for (int64_t e = 0; e < s.numel(); ++e) target.push_back(s.int_at(e));
+  } else {
+    const int a = normal_axis(attr_int("axis", 1), x.axes.size() + 1);
+    if (a != static_cast<int>(x.axes.size()) - 1 && a != static_cast<int>(x.axes.size()) - 2)
+      fail("Flatten of a data-dependent tensor is supported over its last two axes only");
+    for (int k = 0; k < a; ++k) target.push_back(0);
+    target.push_back(-1);
+  }
+  Value o = x;
+  o.pending_bias = -1;
+  o.axes.clear();
+  size_t q = 0;  // next input axis
+  for (size_t k = 0; k < target.size(); ++k) {
+    int64_t t = target[k];
+    while (q < x.axes.size() && x.axes[q].size == 1 && !(t == 1 && k == q) && !(t == 0 && k == q)) {
+      // a size-1 input axis that is dropped
+      if (x.axes[q].label == Ax::kFeat) break;
+      ++q;
+    }
+    if (q >= x.axes.size()) {
+      if (t == 1) {
+        o.axes.push_back({Ax::kOne, 1});
+        continue;
+      }
+      fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+    }
+    const Axis &a = x.axes[q];
+    if (t == 0 && !attr_int("allowzero", 0)) {
+      if (k != q) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+      o.axes.push_back(a);
+      ++q;
+    } else if (a.size < 0) {
+      // batch or time: only kept (0, or -1 standing for it alone)
+      if (t != -1) fail("reshapes the batch or time axis to a fixed size");
+      o.axes.push_back(a);
+      ++q;
+    } else if (a.label == Ax::kDir && q + 1 < x.axes.size() && x.axes[q + 1].label == Ax::kFeat &&
+               (t == -1 || t == a.size * x.axes[q + 1].size)) {
+      o.axes.push_back({Ax::kFeat, a.size * x.axes[q + 1].size});
+      q += 2;
+    } else if (t == a.size || (t == -1 && q + 1 == x.axes.size())) {
+      o.axes.push_back(a);
+      ++q;
+    } else if (t == 1) {
+      o.axes.push_back({Ax::kOne, 1});
+    } else {
+      fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+    }
+  }
+  while (q < x.axes.size() && x.axes[q].size == 1) ++q;
+  if (q != x.axes.size()) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+  set_output(0, without_lost_axes(o));
+  return;
+}
+
+// Gather / Slice along the states axis of final states.
+void Importer::map_state_pick(const Value &x, const std::string &op) {
+  const int sa = axis_of(x, Ax::kState);
+  std::vector<int64_t> pick;
+  bool keep_axis = true;
+  const int64_t n = static_cast<int64_t>(x.states.size());
+  if (op == "Gather") {
+    if (normal_axis(attr_int("axis", 0), x.axes.size()) != sa) fail("gathers states along another axis");
+    const Tensor &ix = need_const(1, "indices");
+    keep_axis = !ix.dims.empty();
+    for (int64_t e = 0; e < ix.numel(); ++e) pick.push_back(ix.int_at(e) < 0 ? ix.int_at(e) + n : ix.int_at(e));
+  } else {
+    const SliceArgs args = slice_args();
+    if (args.starts.size() != 1 || (args.axes.empty() ? 0 : normal_axis(args.axes[0], x.axes.size())) != sa)
+      fail("slices states along another axis");
+    Tensor idx;
+    idx.is_float = false;
+    idx.dims = {n};
+    for (int64_t e = 0; e < n; ++e) idx.i.push_back(e);
+    const Tensor picked = slice_tensor(idx, args.starts, args.ends, {0}, args.steps);
+    pick = picked.i;
+  }
+  Value o = x;
+  o.states.clear();
+  for (int64_t k : pick) {
+    if (k < 0 || k >= n) fail("state index out of range");
+    o.states.push_back(x.states[k]);
+  }
+  if (keep_axis) {
+    o.axes[sa].size = static_cast<int64_t>(o.states.size());
+  } else {
+    o.axes.erase(o.axes.begin() + sa);
+    o.form = Value::kVec;
+    o.from_states = true;
+  }
+  set_output(0, o);
+  return;
+}
+
+// The last time step of a forward layer's outputs: rnnc's readout 'last'.
+void Importer::map_last_step(const Value &x, const std::string &op) {
+  const int ta = axis_of(x, Ax::kTime);
+  int64_t at;
+  bool keep_axis = true;
+  if (op == "Gather") {
+    if (normal_axis(attr_int("axis", 0), x.axes.size()) != ta) fail("gathers outputs along another axis than time");
+    const Tensor &ix = need_const(1, "indices");
+    if (ix.numel() != 1) fail("gathers several time steps");
+    at = ix.int_at(0);
+    keep_axis = !ix.dims.empty();
+  } else {
+    const SliceArgs args = slice_args();
+    if (args.starts.size() != 1 || args.axes.size() != 1 || normal_axis(args.axes[0], x.axes.size()) != ta)
+      fail("slices outputs along another axis than time");
+    at = args.starts[0];
+  }
+  if (at != -1) fail("picks time step " + std::to_string(at) + "; only the last (-1) maps to a readout");
+  if (x.stage < 0 || chain_[x.stage].kind != ChainLayer::kRecurrent || chain_[x.stage].rec.dirs != 1)
+    fail(
+        "the last time step is rnnc's readout 'last' only for a forward layer's outputs (for a bidirectional "
+        "layer use its final states Y_h)");
+  add_readout("last", x.stage);
+  Value o = x;
+  o.form = Value::kVec;
+  o.stage = static_cast<int>(chain_.size()) - 1;
+  if (keep_axis)
+    o.axes[ta] = {Ax::kOne, 1};
+  else
+    o.axes.erase(o.axes.begin() + ta);
+  if (o.axes.size() == 3 && o.axes[1].label == Ax::kDir) o.axes.erase(o.axes.begin() + 1);
+  set_output(0, o);
+  return;
+}
+
 void Importer::map_node() {
   const std::string op = node_->op_type();
   if (op == "Constant") {
@@ -1220,117 +1342,14 @@ void Importer::map_node() {
         if (!drop) o.axes.push_back(x.axes[k]);
       }
     }
-    // A single direction's Y without its direction axis is a sequence; one
-    // state without its state axis is a vector.
-    if (o.form == Value::kY && axis_of(o, Ax::kDir) < 0) o.form = Value::kSeq;
-    if (o.form == Value::kStates && axis_of(o, Ax::kState) < 0) {
-      o.form = Value::kVec;
-      o.from_states = true;
-    }
-    set_output(0, o);
+    set_output(0, without_lost_axes(o));
     return;
   }
   if (op == "Reshape" || op == "Flatten") {
-    // Supported: merging a direction axis into the features that follow it
-    // ([.., dirs, H] → [.., dirs·H]) and dropping or adding size-1 axes.
-    std::vector<int64_t> target;
-    if (op == "Reshape") {
-      const Tensor &s = need_const(1, "shape");
-      for (int64_t e = 0; e < s.numel(); ++e) target.push_back(s.int_at(e));
-    } else {
-      const int a = normal_axis(attr_int("axis", 1), x.axes.size() + 1);
-      if (a != static_cast<int>(x.axes.size()) - 1 && a != static_cast<int>(x.axes.size()) - 2)
-        fail("Flatten of a data-dependent tensor is supported over its last two axes only");
-      for (int k = 0; k < a; ++k) target.push_back(0);
-      target.push_back(-1);
-    }
-    Value o = x;
-    o.pending_bias = -1;
-    o.axes.clear();
-    size_t q = 0;  // next input axis
-    for (size_t k = 0; k < target.size(); ++k) {
-      int64_t t = target[k];
-      while (q < x.axes.size() && x.axes[q].size == 1 && !(t == 1 && k == q) && !(t == 0 && k == q)) {
-        // a size-1 input axis that is dropped
-        if (x.axes[q].label == Ax::kFeat) break;
-        ++q;
-      }
-      if (q >= x.axes.size()) {
-        if (t == 1) {
-          o.axes.push_back({Ax::kOne, 1});
-          continue;
-        }
-        fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
-      }
-      const Axis &a = x.axes[q];
-      if (t == 0 && !attr_int("allowzero", 0)) {
-        if (k != q) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
-        o.axes.push_back(a);
-        ++q;
-      } else if (a.size < 0) {
-        // batch or time: only kept (0, or -1 standing for it alone)
-        if (t != -1) fail("reshapes the batch or time axis to a fixed size");
-        o.axes.push_back(a);
-        ++q;
-      } else if (a.label == Ax::kDir && q + 1 < x.axes.size() && x.axes[q + 1].label == Ax::kFeat &&
-                 (t == -1 || t == a.size * x.axes[q + 1].size)) {
-        o.axes.push_back({Ax::kFeat, a.size * x.axes[q + 1].size});
-        q += 2;
-      } else if (t == a.size || (t == -1 && q + 1 == x.axes.size())) {
-        o.axes.push_back(a);
-        ++q;
-      } else if (t == 1) {
-        o.axes.push_back({Ax::kOne, 1});
-      } else {
-        fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
-      }
-    }
-    while (q < x.axes.size() && x.axes[q].size == 1) ++q;
-    if (q != x.axes.size()) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
-    if (o.form == Value::kY && axis_of(o, Ax::kDir) < 0) o.form = Value::kSeq;
-    if (o.form == Value::kStates && axis_of(o, Ax::kState) < 0) {
-      o.form = Value::kVec;
-      o.from_states = true;
-    }
-    set_output(0, o);
-    return;
+    return map_reshape(x, op);
   }
   if ((op == "Gather" || op == "Slice") && x.form == Value::kStates) {
-    const int sa = axis_of(x, Ax::kState);
-    std::vector<int64_t> pick;
-    bool keep_axis = true;
-    const int64_t n = static_cast<int64_t>(x.states.size());
-    if (op == "Gather") {
-      if (normal_axis(attr_int("axis", 0), x.axes.size()) != sa) fail("gathers states along another axis");
-      const Tensor &ix = need_const(1, "indices");
-      keep_axis = !ix.dims.empty();
-      for (int64_t e = 0; e < ix.numel(); ++e) pick.push_back(ix.int_at(e) < 0 ? ix.int_at(e) + n : ix.int_at(e));
-    } else {
-      const SliceArgs args = slice_args();
-      if (args.starts.size() != 1 || (args.axes.empty() ? 0 : normal_axis(args.axes[0], x.axes.size())) != sa)
-        fail("slices states along another axis");
-      Tensor idx;
-      idx.is_float = false;
-      idx.dims = {n};
-      for (int64_t e = 0; e < n; ++e) idx.i.push_back(e);
-      const Tensor picked = slice_tensor(idx, args.starts, args.ends, {0}, args.steps);
-      pick = picked.i;
-    }
-    Value o = x;
-    o.states.clear();
-    for (int64_t k : pick) {
-      if (k < 0 || k >= n) fail("state index out of range");
-      o.states.push_back(x.states[k]);
-    }
-    if (keep_axis) {
-      o.axes[sa].size = static_cast<int64_t>(o.states.size());
-    } else {
-      o.axes.erase(o.axes.begin() + sa);
-      o.form = Value::kVec;
-      o.from_states = true;
-    }
-    set_output(0, o);
-    return;
+    return map_state_pick(x, op);
   }
   if (op == "Concat") {
     std::vector<Value> parts;
@@ -1354,38 +1373,7 @@ void Importer::map_node() {
     return;
   }
   if ((op == "Gather" || op == "Slice") && (x.form == Value::kSeq || x.form == Value::kY)) {
-    // The last time step of a forward layer's outputs: rnnc's readout 'last'.
-    const int ta = axis_of(x, Ax::kTime);
-    int64_t at;
-    bool keep_axis = true;
-    if (op == "Gather") {
-      if (normal_axis(attr_int("axis", 0), x.axes.size()) != ta) fail("gathers outputs along another axis than time");
-      const Tensor &ix = need_const(1, "indices");
-      if (ix.numel() != 1) fail("gathers several time steps");
-      at = ix.int_at(0);
-      keep_axis = !ix.dims.empty();
-    } else {
-      const SliceArgs args = slice_args();
-      if (args.starts.size() != 1 || args.axes.size() != 1 || normal_axis(args.axes[0], x.axes.size()) != ta)
-        fail("slices outputs along another axis than time");
-      at = args.starts[0];
-    }
-    if (at != -1) fail("picks time step " + std::to_string(at) + "; only the last (-1) maps to a readout");
-    if (x.stage < 0 || chain_[x.stage].kind != ChainLayer::kRecurrent || chain_[x.stage].rec.dirs != 1)
-      fail(
-          "the last time step is rnnc's readout 'last' only for a forward layer's outputs (for a bidirectional "
-          "layer use its final states Y_h)");
-    add_readout("last", x.stage);
-    Value o = x;
-    o.form = Value::kVec;
-    o.stage = static_cast<int>(chain_.size()) - 1;
-    if (keep_axis)
-      o.axes[ta] = {Ax::kOne, 1};
-    else
-      o.axes.erase(o.axes.begin() + ta);
-    if (o.axes.size() == 3 && o.axes[1].label == Ax::kDir) o.axes.erase(o.axes.begin() + 1);
-    set_output(0, o);
-    return;
+    return map_last_step(x, op);
   }
   if (op == "ReduceMean") {
     std::optional<std::vector<int64_t>> axes = ints_from("axes", 1);
