@@ -49,16 +49,15 @@ struct GemmAlgorithm : AlgorithmBase {
 struct CellAlgorithm : AlgorithmBase {
   PackedProduct prod;
   Halide::Var j, r;
-  // GRU in the ONNX form: forward needs r ⊙ h before its second product
-  // (`pre`: (r, z) as pre(j, r), `pre_prod` their product, `rh`);
-  // backward needs W_hn^T da_n before the r gate's gradient (`pre` holds
-  // da_n, `pre_prod` the product).
+  // Steps with two products in a row (`has_pre`): a first stage `pre` over
+  // (pj, pr) whose product is `pre_prod`, then `prod`.
+  //  - GRU in the ONNX form, forward: `pre` holds (r, z), `rh` = r ⊙ h is
+  //    the second product's input; backward: `pre` holds da_n and
+  //    `pre_prod` is W_hn^T da_n, needed before the r gate's gradient.
+  //  - LSTM with a projection, forward: `pre` is the cell over all units
+  //    (m = o ⊙ tanh(c), c, the gates) and `prod` W_hr m; backward: `pre` is
+  //    dL/dh (proj wide) and `pre_prod` W_hr^T dL/dh.
   bool has_pre = false;
-  // LSTM with a projection: forward, `pre` is the cell stage over all units
-  // (m = o ⊙ tanh(c), c, the gates) from `pre_prod`, and `prod` the product
-  // with W_hr that gives h; backward, `pre` is dL/dh (proj wide) and
-  // `pre_prod` W_hr^T dL/dh.
-  bool has_proj = false;
   PackedProduct pre_prod;
   // Backward: the first product's result as a stage over (unit, row), so
   // that the schedule can tile it like a step.

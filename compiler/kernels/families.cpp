@@ -73,11 +73,8 @@ std::vector<ArgSig> rnn_step_fwd_signature(const KernelDesc &d) {
   return s;
 }
 
-// Width of an LSTM step's h: the projection's size, else the hidden size.
-int64_t lstm_state(const KernelDesc &d) { return d.proj > 0 ? d.proj : d.h; }
-
 std::vector<ArgSig> lstm_step_fwd_signature(const KernelDesc &d) {
-  const int64_t t = d.sched.tile, sw = lstm_state(d);
+  const int64_t t = d.sched.tile, sw = d.state_width();
   std::vector<ArgSig> s = {in_f("xp", 2, 4 * d.h), in_f("h_prev", 2, sw), in_f("c_prev", 2, d.h), in_f("w", 4, t)};
   if (d.proj > 0) s.push_back(in_f("w_hr", 4, t));
   s.push_back(in_f("bias", 1, 4 * d.h));
@@ -139,7 +136,7 @@ std::vector<ArgSig> rnn_step_bwd_signature(const KernelDesc &d) {
 }
 
 std::vector<ArgSig> lstm_step_bwd_signature(const KernelDesc &d) {
-  const int64_t t = d.sched.tile, sw = lstm_state(d);
+  const int64_t t = d.sched.tile, sw = d.state_width();
   std::vector<ArgSig> s = {in_f("dout", 2, sw),    in_f("dh_next", 2, sw), in_f("dc_next", 2, d.h),
                            in_f("gate_i", 2, d.h), in_f("gate_f", 2, d.h), in_f("gate_g", 2, d.h),
                            in_f("gate_o", 2, d.h)};

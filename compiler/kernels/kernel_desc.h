@@ -67,6 +67,9 @@ struct KernelDesc {
   int terms = 1;                    // kGemmFwd: 2 adds a second product, its rows always gathered
   schedules::ScheduleParams sched;  // layout-relevant schedule choices (part of the identity)
 
+  // Step kernels: the width of h (the projection's size, else the hidden size).
+  int64_t state_width() const { return proj > 0 ? proj : h; }
+
   // The workload apart from its schedule: family, sizes and flags, e.g.
   // "lstm_step_fwd_h64_train". Tuning records are keyed by it.
   std::string workload_key() const;

@@ -22,7 +22,7 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   CellAlgorithm a;
   const int tile = d.sched.tile;
   const int h = static_cast<int>(d.h);
-  const int sw = static_cast<int>(d.proj > 0 ? d.proj : d.h);  // width of h
+  const int sw = static_cast<int>(d.state_width());
   ImageParam xp = matrix_input("xp", 2, 4 * h);
   ImageParam h_prev = matrix_input("h_prev", 2, sw);
   ImageParam c_prev = matrix_input("c_prev", 2, h);
@@ -92,7 +92,7 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
     return a;
   }
   // h = W_hr m; every other output is the cell stage's, and m itself in training.
-  a.has_pre = a.has_proj = true;
+  a.has_pre = true;
   a.pre = Func("cell");
   a.pre(j, r) = Tuple(cell);
   Func m_in("m_in");
@@ -104,11 +104,13 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   a.out = Func("out");
   a.out(a.j, a.r) = a.prod.mm(a.j % tile, 0, a.j / tile, a.r);
   detail::fix_output_width(a.out, sw);
-  for (size_t q = 1; q <= cell.size(); ++q) {
-    const size_t element = q == cell.size() ? 0 : q;  // c, the gates, the mask, then m
-    if (q == cell.size() && !d.train) break;
-    Func f("cell_out" + std::to_string(q));
-    f(kk, rr) = a.pre(kk, rr)[static_cast<int>(element)];
+  // The signature's order: c, the gates and the clip mask (cell[1..]), then m (cell[0]) in training.
+  std::vector<int> elements;
+  for (size_t q = 1; q < cell.size(); ++q) elements.push_back(static_cast<int>(q));
+  if (d.train) elements.push_back(0);
+  for (int e : elements) {
+    Func f("cell_out" + std::to_string(e));
+    f(kk, rr) = a.pre(kk, rr)[e];
     detail::fix_output_width(f, h);
     a.more_outputs.push_back(f);
   }
@@ -128,7 +130,7 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   CellAlgorithm a;
   const int tile = d.sched.tile;
   const int h = static_cast<int>(d.h);
-  const int sw = static_cast<int>(d.proj > 0 ? d.proj : d.h);  // width of h
+  const int sw = static_cast<int>(d.state_width());
   ImageParam dout = matrix_input("dout", 2, sw), dh_next = matrix_input("dh_next", 2, sw),
              dc_next = matrix_input("dc_next", 2, h), gi = matrix_input("gate_i", 2, h),
              gf = matrix_input("gate_f", 2, h), gg = matrix_input("gate_g", 2, h), go = matrix_input("gate_o", 2, h);
@@ -164,7 +166,7 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   auto masked = [&](int g, Expr j, Expr v) { return d.clip ? v * detail::clip_mask_bit(mask(j, r), g) : v; };
   std::function<Expr(Expr)> dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
   if (d.proj > 0) {
-    a.has_pre = a.has_proj = true;
+    a.has_pre = true;
     a.pj = Var("pj");
     a.pr = Var("pr");
     a.pre = Func("dh");

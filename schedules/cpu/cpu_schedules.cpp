@@ -284,7 +284,7 @@ void schedule_gate_major(Func f, const Var &n, int width, int vector) {
 
 void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   const ScheduleParams &s = d.sched;
-  const int64_t state = d.proj > 0 ? d.proj : d.h;  // width of h
+  const int64_t state = d.state_width();
   if (!a.backward && a.has_pre) {
     // Two products in a row: a first stage over every unit (the ONNX-form
     // GRU's r and z; the LSTM cell before its projection), tiled, blocked and
@@ -309,7 +309,7 @@ void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
   if (a.has_pre) {
     // The first product (W_hn^T da_n, or the projection's W_hr^T dh) over
     // every unit, tiled like a step (schedules/cpu/NOTES.md).
-    vectorize_first(a.pre.compute_root(), s.vector, a.has_proj ? state : d.h);
+    vectorize_first(a.pre.compute_root(), s.vector, state);
     Expr rows = a.dh_prev.output_buffers()[0].dim(1).extent();
     Func stage = a.pre_result;
     stage.compute_root();
