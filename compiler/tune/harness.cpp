@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 
 #include "codegen/kernel_builder.h"
@@ -32,7 +33,7 @@ struct PackGeometry {
 // The layout of packed argument `arg` of kernel d.
 PackGeometry pack_geometry(const KernelDesc &d, const std::string &arg) {
   if (d.family == Family::kGemmFwd) return {1, d.n, d.k, false};
-  const int64_t state = d.proj > 0 ? d.proj : d.h;  // width of h
+  const int64_t state = d.state_width();
   if (arg == "w_hr") return {1, state, d.h, false};  // the LSTM projection W_hr [proj, h]
   if (arg == "w_hr_t") return {1, d.h, state, true};
   if (is_step_bwd(d.family)) return {1, state, d.g * d.h, true};
@@ -40,7 +41,8 @@ PackGeometry pack_geometry(const KernelDesc &d, const std::string &arg) {
 }
 
 // The value a scalar input of the kernel runs with (the clip bound).
-float scalar_value(const ArgSig &a) { return a.name == "clip" ? 0.5f : 1.0f; }
+constexpr float kClip = 0.5f;
+float scalar_value(const ArgSig &a) { return a.name == "clip" ? kClip : 1.0f; }
 
 // The logical weights packed for a consumer with tile `tile`, by the plan's
 // own pack kernel (the layout is defined once, in kernels::pack_weights).
@@ -90,48 +92,62 @@ double scaled_diff(const Halide::Buffer<float> &out, const std::vector<float> &r
 // have one (the products and the forward steps); empty otherwise.
 std::vector<std::vector<float>> cpp_reference(const KernelDesc &d, const std::vector<std::vector<float>> &logical,
                                               const std::vector<std::vector<int32_t>> &indices, int64_t rows) {
-  auto mat = [](const std::vector<float> &v) { return ref::Mat(v.begin(), v.end()); };
+  // The float inputs by signature name (logical holds them in signature order).
+  std::map<std::string, ref::Mat> in;
+  size_t fi = 0;
+  for (const ArgSig &a : kernels::signature(d))
+    if (!a.output && a.type == ArgType::kBufferF32) {
+      in[a.name] = ref::Mat(logical[fi].begin(), logical[fi].end());
+      ++fi;
+    }
   auto out = [](const ref::Mat &m) { return std::vector<float>(m.begin(), m.end()); };
-  // Column block `i` of width w of a [rows, n] matrix.
-  auto block = [&](const ref::Mat &m, int64_t n, int64_t i, int64_t w) {
-    std::vector<float> v(rows * w);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < w; ++j) v[r * w + j] = static_cast<float>(m[r * n + i * w + j]);
-    return v;
-  };
   const int64_t h = d.h;
-  if (d.clip || d.peephole || d.input_forget || d.proj > 0) return {};  // checked against the default schedule instead
+  if (d.family == Family::kGemmFwd) {
+    if (d.terms != 1) return {};
+    return {out(ref::gemm(in.at("a"), d.k, d.gather ? &indices[0] : nullptr, rows, in.at("w"), d.n, in.at("bias")))};
+  }
+  if (d.family != Family::kRnnStepFwd && d.family != Family::kLstmStepFwd && d.family != Family::kGruStepFwd) return {};
+  ref::StepOptions opt;
+  opt.clip = d.clip ? kClip : 0.0;
+  opt.peephole = d.peephole ? &in.at("peephole") : nullptr;
+  opt.input_forget = d.input_forget;
+  opt.w_hr = d.proj > 0 ? &in.at("w_hr") : nullptr;
+  opt.proj = d.proj;
+  ref::StepResult s;
+  int gates = 1;
   switch (d.family) {
-    case Family::kGemmFwd:
-      if (d.terms != 1) return {};
-      return {out(ref::gemm(mat(logical[0]), d.k, d.gather ? &indices[0] : nullptr, rows, mat(logical[1]), d.n,
-                            mat(logical[2])))};
-    case Family::kRnnStepFwd: {
-      const ref::StepResult s =
-          ref::rnn_step(mat(logical[0]), mat(logical[1]), rows, h, mat(logical[2]), mat(logical[3]), d.relu);
-      return {out(s.h)};
-    }
-    case Family::kLstmStepFwd: {
-      const ref::StepResult s =
-          ref::lstm_step(mat(logical[0]), mat(logical[1]), mat(logical[2]), rows, h, mat(logical[3]), mat(logical[4]));
-      std::vector<std::vector<float>> o = {out(s.h), out(s.c)};
-      if (d.train)
-        for (int g = 0; g < 4; ++g) o.push_back(block(s.gates, 4 * h, g, h));
-      return o;
-    }
-    case Family::kGruStepFwd: {
-      const ref::StepResult s = ref::gru_step(mat(logical[0]), mat(logical[1]), rows, h, mat(logical[2]),
-                                              mat(logical[3]), d.linear_before_reset);
-      std::vector<std::vector<float>> o = {out(s.h)};
-      if (d.train) {
-        for (int g = 0; g < 3; ++g) o.push_back(block(s.gates, 3 * h, g, h));
-        if (d.linear_before_reset) o.push_back(out(s.hn));
-      }
-      return o;
-    }
+    case Family::kRnnStepFwd:
+      s = ref::rnn_step(in.at("xp"), in.at("h_prev"), rows, h, in.at("w"), in.at("bias"), d.relu, opt);
+      break;
+    case Family::kLstmStepFwd:
+      s = ref::lstm_step(in.at("xp"), in.at("h_prev"), in.at("c_prev"), rows, h, in.at("w"), in.at("bias"), opt);
+      gates = 4;
+      break;
+    case Family::kGruStepFwd:
+      s = ref::gru_step(in.at("xp"), in.at("h_prev"), rows, h, in.at("w"), in.at("bias"), d.linear_before_reset, opt);
+      gates = 3;
+      break;
     default:
       return {};
   }
+  // Every output of the step's signature, by name.
+  std::map<std::string, std::vector<float>> named = {
+      {"h", out(s.h)},
+      {"c", out(s.c)},
+      {"hn", out(s.hn)},
+      {"m", out(s.m)},
+      {"clip_mask", out(ref::packed_clip_mask(s.masks, rows, h, gates))}};
+  const char *gate_names[] = {"gate_i", "gate_f", "gate_g", "gate_o"}, *gru_names[] = {"gate_r", "gate_z", "gate_n"};
+  for (int g = 0; g < gates && gates > 1; ++g) {
+    std::vector<float> v(rows * h);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < h; ++j) v[r * h + j] = static_cast<float>(s.gates[(r * gates + g) * h + j]);
+    named[gates == 4 ? gate_names[g] : gru_names[g]] = std::move(v);
+  }
+  std::vector<std::vector<float>> o;
+  for (const ArgSig &a : kernels::signature(d))
+    if (a.output) o.push_back(named.at(a.name));
+  return o;
 }
 
 }  // namespace

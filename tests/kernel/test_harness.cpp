@@ -44,7 +44,7 @@ TEST(KernelHarness, CandidatesAcrossTheSpaceMatchTheReference) {
 
 // Cell variants bring a scalar input (clip) and a second packed weight of
 // another layout (the projection's W_hr): candidates with other tiles still
-// match the default schedule's results.
+// match the C++ reference (forward) or the default schedule's results.
 TEST(KernelHarness, VariantStepsWithAScalarAndTwoPackedWeights) {
   for (Family f : {Family::kLstmStepFwd, Family::kLstmStepBwd}) {
     kernels::KernelDesc d = desc(f);
@@ -55,7 +55,7 @@ TEST(KernelHarness, VariantStepsWithAScalarAndTwoPackedWeights) {
     const std::vector<schedules::ScheduleParams> space = schedules::cpu_tuning_space(d, jit_target());
     ASSERT_FALSE(space.empty());
     KernelHarness h(Workload{d, 9}, jit_target(), space.front());
-    EXPECT_FALSE(h.has_cpp_reference());
+    EXPECT_EQ(h.has_cpp_reference(), f == Family::kLstmStepFwd) << "forward variants meet the C++ reference";
     for (size_t i = 0; i < space.size(); i += std::max<size_t>(1, space.size() / 3)) {
       const Measurement m = h.measure(space[i], 0.002);
       EXPECT_TRUE(m.ok) << kernels::to_string(f) << " " << space[i].key() << ": " << m.error;
