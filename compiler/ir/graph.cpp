@@ -49,6 +49,20 @@ const char *to_string(Cell c) {
   return "?";
 }
 
+Node::DirectionParams Node::direction_params(int64_t l, int k) const {
+  size_t at = (static_cast<size_t>(l) * directions() + k) * params_per_direction();
+  DirectionParams p;
+  p.w_ih = params[at++];
+  p.w_hh = params[at++];
+  if (bias) {
+    p.b_ih = params[at++];
+    p.b_hh = params[at++];
+  }
+  if (proj_size > 0) p.w_hr = params[at++];
+  if (peepholes) p.peephole = params[at++];
+  return p;
+}
+
 const char *to_string(InitKind k) {
   switch (k) {
     case InitKind::kUniform:
@@ -271,8 +285,8 @@ void verify(const Graph &g) {
     const int64_t gh = gate_count(n.cell) * n.hidden;
     for (int64_t k = 0; k < n.num_layers; ++k)
       for (int d = 0; d < n.directions(); ++d) {
-        const size_t base = (k * n.directions() + d) * per;
-        const Param &wih = g.params[n.params[base]], &whh = g.params[n.params[base + 1]];
+        const Node::DirectionParams dp = n.direction_params(k, d);
+        const Param &wih = g.params[dp.w_ih], &whh = g.params[dp.w_hh];
         if (wih.shape != std::vector<int64_t>{gh, n.sublayer_input(k)} ||
             whh.shape != std::vector<int64_t>{gh, n.state_width()})
           fail("parameter " + wih.name + " or " + whh.name + " has a wrong shape");

@@ -94,6 +94,12 @@ struct Node {
   // then with bias bias_ih, bias_hh, then with proj_size weight_hr (PyTorch's
   // order), then with peepholes the peephole vector.
   size_t params_per_direction() const { return (bias ? 4 : 2) + (proj_size > 0 ? 1 : 0) + (peepholes ? 1 : 0); }
+  // Graph::params indices of one direction's parameters (k-th of
+  // directions()) of stacked layer l; -1 for those the layer lacks.
+  struct DirectionParams {
+    int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, w_hr = -1, peephole = -1;
+  };
+  DirectionParams direction_params(int64_t l, int k) const;
   // Input width of stacked sub-layer `l` of a recurrent node.
   int64_t sublayer_input(int64_t l) const { return l == 0 ? in.width : state_width() * directions(); }
 };

@@ -30,7 +30,7 @@ struct Value {
 struct DirectionTape {
   KernelDesc step;  // the training forward step
   bool reverse = false;
-  int w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1, w_hr = -1, peephole = -1;
+  ir::Node::DirectionParams p;  // its parameters
   int hs = -1, cs = -1;
   std::vector<int> acts;  // views of the saved activations the backward step reads, in order
   int m = -1;             // with a projection: the saved o ⊙ tanh(c), W_hr's input
@@ -368,7 +368,6 @@ class Lowerer {
   void lower_recurrent(const ir::Node &n, Value &v, bool train, std::vector<Step> &steps) {
     const int64_t h = n.hidden, sw = n.state_width();
     const int gates = ir::gate_count(n.cell);
-    const size_t per = n.params_per_direction();
     for (int64_t l = 0; l < n.num_layers; ++l) {
       const std::string ltag = "layers." + std::to_string(n.layer) + ".l" + std::to_string(l);
       if (train && l > 0 && n.inner_dropout > 0) v = apply_dropout(v, n.inner_dropout, steps, ltag + ".in");
@@ -387,16 +386,9 @@ class Lowerer {
         const std::string tag = ltag + (dir ? "r" : "f");
         const std::string what = "layers." + std::to_string(n.layer) + " " + ir::to_string(n.cell) + " layer " +
                                  std::to_string(l) + (dir ? " reverse" : " forward");
-        const size_t base = (l * n.directions() + k) * per;
         DirectionTape dt;
         dt.reverse = dir == 1;
-        dt.w_ih = n.params[base];
-        dt.w_hh = n.params[base + 1];
-        dt.b_ih = n.bias ? n.params[base + 2] : -1;
-        dt.b_hh = n.bias ? n.params[base + 3] : -1;
-        const size_t after_bias = base + (n.bias ? 4 : 2);
-        dt.w_hr = n.proj_size > 0 ? n.params[after_bias] : -1;
-        dt.peephole = n.peepholes ? n.params[after_bias + (n.proj_size > 0 ? 1 : 0)] : -1;
+        dt.p = n.direction_params(l, k);
         const int64_t in_width = n.sublayer_input(l);
 
         // Input projection of every step at once.
@@ -410,12 +402,12 @@ class Lowerer {
           t.gather = dir == 1;
           t.index = idx(kIdxPerm);
         }
-        t.packed = packed(dt.w_ih, gemm_desc(in_width, gates * h, t.gather, 1), 1, gates * h, in_width);
+        t.packed = packed(dt.p.w_ih, gemm_desc(in_width, gates * h, t.gather, 1), 1, gates * h, in_width);
         dt.src = t.a;
         dt.src_gather = t.gather;
         dt.src_idx = t.index;
         const int xp = buffer(tag + ".xp", kRowsPacked, gates * h);
-        steps.push_back(gemm({t}, in_width, gates * h, dt.b_ih >= 0 ? par(dt.b_ih) : zeros(gates * h), xp,
+        steps.push_back(gemm({t}, in_width, gates * h, dt.p.b_ih >= 0 ? par(dt.p.b_ih) : zeros(gates * h), xp,
                              what + ": input projection"));
 
         // The time loop of fused steps.
@@ -431,7 +423,7 @@ class Lowerer {
         set_variant(sd, n);
         const int sk = kernel(sd);
         dt.step = plan_.kernels[sk];
-        const int wp_hh = packed(dt.w_hh, plan_.kernels[sk], gates, h, sw);
+        const int wp_hh = packed(dt.p.w_hh, plan_.kernels[sk], gates, h, sw);
         dt.hs = buffer(tag + ".h", kRowsState, sw);
         dt.cs = n.cell == ir::Cell::kLstm ? buffer(tag + ".c", kRowsState, h) : -1;
         Step loop;
@@ -442,9 +434,9 @@ class Lowerer {
         loop.args = {buf(xp, kSliceStep), buf(dt.hs, kSliceStatePrev)};
         if (dt.cs >= 0) loop.args.push_back(buf(dt.cs, kSliceStatePrev));
         loop.args.push_back(pk(wp_hh));
-        if (dt.w_hr >= 0) loop.args.push_back(pk(packed(dt.w_hr, plan_.kernels[sk], 1, sw, h)));
-        loop.args.push_back(dt.b_hh >= 0 ? par(dt.b_hh) : zeros(gates * h));
-        if (dt.peephole >= 0) loop.args.push_back(par(dt.peephole));
+        if (dt.p.w_hr >= 0) loop.args.push_back(pk(packed(dt.p.w_hr, plan_.kernels[sk], 1, sw, h)));
+        loop.args.push_back(dt.p.b_hh >= 0 ? par(dt.p.b_hh) : zeros(gates * h));
+        if (dt.p.peephole >= 0) loop.args.push_back(par(dt.p.peephole));
         if (n.clip > 0) loop.args.push_back(const_f(n.clip));
         loop.args.push_back(buf(dt.hs, kSliceStateCur));
         if (dt.cs >= 0) loop.args.push_back(buf(dt.cs, kSliceStateCur));
@@ -457,7 +449,7 @@ class Lowerer {
               loop.args.push_back(buf(dt.acts.back(), kSliceStep));
             }
           }
-          if (dt.w_hr >= 0) {  // m comes last; the backward step does not read it
+          if (dt.p.w_hr >= 0) {  // m comes last; the backward step does not read it
             dt.m = dt.acts.back();
             dt.acts.pop_back();
           }
@@ -691,7 +683,7 @@ class Lowerer {
       bd.linear_before_reset = n.linear_before_reset;
       set_variant(bd, n);
       const int bk = kernel(bd);
-      const int wt = packed(dt.w_hh, plan_.kernels[bk], 1, sw, gates * h, true);
+      const int wt = packed(dt.p.w_hh, plan_.kernels[bk], 1, sw, gates * h, true);
       const bool lbr_gru = n.cell == ir::Cell::kGru && n.linear_before_reset;
       const bool onnx_gru = n.cell == ir::Cell::kGru && !n.linear_before_reset;
       const int dxp = buffer(tag + ".xp.grad", kRowsPacked, gates * h);
@@ -719,19 +711,19 @@ class Lowerer {
           a.push_back(buf(dt.cs, kSliceStateCur));
           a.push_back(buf(dt.cs, kSliceStatePrev));
           a.push_back(pk(wt));
-          if (dt.w_hr >= 0) a.push_back(pk(packed(dt.w_hr, plan_.kernels[bk], 1, h, sw, true)));
-          if (dt.peephole >= 0) a.push_back(par(dt.peephole));
+          if (dt.p.w_hr >= 0) a.push_back(pk(packed(dt.p.w_hr, plan_.kernels[bk], 1, h, sw, true)));
+          if (dt.p.peephole >= 0) a.push_back(par(dt.p.peephole));
           a.push_back(buf(dxp, kSliceStep));
           a.push_back(buf(dhs, kSliceStatePrev));
           a.push_back(buf(dcs, kSliceStatePrev));
-          if (dt.peephole >= 0) {
+          if (dt.p.peephole >= 0) {
             // Per-row peephole gradients, summed over every step below.
             dpeep = buffer(tag + ".peephole.grad_rows", kRowsPacked, 3 * h);
             for (int q = 0; q < 3; ++q)
               a.push_back(
                   buf(view(dpeep, tag + ".peephole.grad_rows." + std::to_string(q), h, q * h, false), kSliceStep));
           }
-          if (dt.w_hr >= 0) {  // dL/dh_t per step, for dW_hr
+          if (dt.p.w_hr >= 0) {  // dL/dh_t per step, for dW_hr
             dh_rows = buffer(tag + ".h.grad_rows", kRowsPacked, sw);
             a.push_back(buf(dh_rows, kSliceStep));
           }
@@ -758,26 +750,26 @@ class Lowerer {
         wg.n = 2 * h;
         const int rz = view(dxp, tag + ".xp.grad[:, :2H]", 2 * h, 0, false);
         const int nn = view(dxp, tag + ".xp.grad[:, 2H:]", h, 2 * h, false);
-        steps.push_back(call(kernel(wg), {buf(rz), buf(dt.hs), idx(kIdxPrevRow), grad(dt.w_hh, 0, 2 * h)},
+        steps.push_back(call(kernel(wg), {buf(rz), buf(dt.hs), idx(kIdxPrevRow), grad(dt.p.w_hh, 0, 2 * h)},
                              what + ": recurrent weight gradient (r, z)"));
         KernelDesc wn = wg;
         wn.n = h;
         wn.gather = false;
         steps.push_back(
-            call(kernel(wn), {buf(nn), buf(rh), grad(dt.w_hh, 2 * h, h)}, what + ": recurrent weight gradient (n)"));
+            call(kernel(wn), {buf(nn), buf(rh), grad(dt.p.w_hh, 2 * h, h)}, what + ": recurrent weight gradient (n)"));
       } else {
         wg.n = gates * h;
-        steps.push_back(call(kernel(wg), {buf(dhp), buf(dt.hs), idx(kIdxPrevRow), grad(dt.w_hh)},
+        steps.push_back(call(kernel(wg), {buf(dhp), buf(dt.hs), idx(kIdxPrevRow), grad(dt.p.w_hh)},
                              what + ": recurrent weight gradient"));
       }
-      if (dt.b_hh >= 0) steps.push_back(colsum(dhp, gates * h, grad(dt.b_hh), what + ": recurrent bias gradient"));
-      if (dpeep >= 0) steps.push_back(colsum(dpeep, 3 * h, grad(dt.peephole), what + ": peephole gradient"));
+      if (dt.p.b_hh >= 0) steps.push_back(colsum(dhp, gates * h, grad(dt.p.b_hh), what + ": recurrent bias gradient"));
+      if (dpeep >= 0) steps.push_back(colsum(dpeep, 3 * h, grad(dt.p.peephole), what + ": peephole gradient"));
       if (dh_rows >= 0) {
         KernelDesc pg;
         pg.family = Family::kGemmWgrad;
         pg.k = h;
         pg.n = sw;
-        steps.push_back(call(kernel(pg), {buf(dh_rows), buf(dt.m), grad(dt.w_hr)}, what + ": projection gradient"));
+        steps.push_back(call(kernel(pg), {buf(dh_rows), buf(dt.m), grad(dt.p.w_hr)}, what + ": projection gradient"));
       }
       const int64_t in_width = n.sublayer_input(std::stoll(e.tag.substr(e.tag.rfind(".l") + 2)));
       KernelDesc iw;
@@ -787,9 +779,9 @@ class Lowerer {
       iw.gather = dt.src_gather;
       std::vector<Arg> iargs = {buf(dxp), dt.src};
       if (dt.src_gather) iargs.push_back(dt.src_idx);
-      iargs.push_back(grad(dt.w_ih));
+      iargs.push_back(grad(dt.p.w_ih));
       steps.push_back(call(kernel(iw), iargs, what + ": input weight gradient"));
-      if (dt.b_ih >= 0) steps.push_back(colsum(dxp, gates * h, grad(dt.b_ih), what + ": input bias gradient"));
+      if (dt.p.b_ih >= 0) steps.push_back(colsum(dxp, gates * h, grad(dt.p.b_ih), what + ": input bias gradient"));
       dxps.push_back(dxp);
     }
 
@@ -809,7 +801,7 @@ class Lowerer {
       t.a = buf(dxps[k]);
       t.gather = e.dirs[k].reverse;
       t.index = idx(kIdxPerm);
-      t.packed = packed(e.dirs[k].w_ih, gd, 1, in_width, gates * h, true);
+      t.packed = packed(e.dirs[k].p.w_ih, gd, 1, in_width, gates * h, true);
       terms.push_back(t);
     }
     steps.push_back(gemm(terms, gates * h, in_width, zeros(in_width), dx, e.tag + ": input gradient"));
