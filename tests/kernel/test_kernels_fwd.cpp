@@ -3,31 +3,13 @@
 // tail, the parallel path) and sizes that are not multiples of the tile.
 #include <gtest/gtest.h>
 
-#include "jit_runner.h"
-#include "tune/reference.h"
+#include "kernel_checks.h"
 
 namespace rnnc::test {
 namespace {
 
 using kernels::Family;
 using kernels::KernelDesc;
-
-// Packs W [g*h, k] for a consumer whose schedule has tile `tile`.
-Halide::Buffer<float> pack(const ref::Mat &w, int g, int64_t h, int64_t k, int tile) {
-  KernelDesc d;
-  d.family = Family::kPackWeights;
-  d.g = g;
-  d.h = h;
-  d.k = k;
-  d.sched.tile = tile;
-  JitKernel kernel(d, /*keep_schedule=*/true);
-  Halide::Buffer<float> in(static_cast<int>(k), static_cast<int>(g * h));
-  for (int64_t r = 0; r < g * h; ++r)
-    for (int64_t c = 0; c < k; ++c) in(static_cast<int>(c), static_cast<int>(r)) = static_cast<float>(w[r * k + c]);
-  Halide::Buffer<float> out(tile, g, static_cast<int>(k), static_cast<int>((h + tile - 1) / tile));
-  kernel.run({in}, {out});
-  return out;
-}
 
 const std::vector<int64_t> kRowCounts = {1, 2, 5, 9, 17, 40, 131};
 

@@ -8,16 +8,14 @@
 #include <functional>
 #include <map>
 
-#include "jit_runner.h"
+#include "kernel_checks.h"
 #include "kernels/families.h"
-#include "tune/reference.h"
 
 namespace rnnc::test {
 namespace {
 
 using kernels::Family;
 using kernels::KernelDesc;
-using ref::Mat;
 
 enum class Cell { kRnnTanh, kRnnRelu, kLstm, kGruLbr, kGruOnnx };
 
@@ -50,70 +48,6 @@ KernelDesc desc_of(const Variant &v, bool backward, bool train, int64_t h) {
   d.input_forget = v.input_forget;
   d.proj = v.proj;
   return d;
-}
-
-Halide::Buffer<float> pack(const Mat &w, int g, int64_t h, int64_t k, int tile, bool transpose) {
-  KernelDesc d;
-  d.family = Family::kPackWeights;
-  d.g = g;
-  d.h = h;
-  d.k = k;
-  d.transpose = transpose;
-  d.sched.tile = tile;
-  JitKernel kernel(d, /*keep_schedule=*/true);
-  const int64_t rows = transpose ? k : g * h, cols = transpose ? h : k;
-  Halide::Buffer<float> in(static_cast<int>(cols), static_cast<int>(rows));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      in(static_cast<int>(c), static_cast<int>(r)) = static_cast<float>(w[r * cols + c]);
-  Halide::Buffer<float> out(tile, g, static_cast<int>(k), static_cast<int>((h + tile - 1) / tile));
-  kernel.run({in}, {out});
-  return out;
-}
-
-Mat as_float(Mat v) {
-  for (auto &x : v) x = static_cast<float>(x);
-  return v;
-}
-
-Mat columns(const Mat &m, int64_t rows, int64_t width, int64_t c0, int64_t n) {
-  Mat out(rows * n);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < n; ++c) out[r * n + c] = m[r * width + c0 + c];
-  return out;
-}
-
-Mat column_sums(const Mat &m, int64_t rows, int64_t width) {
-  Mat s(width, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < width; ++c) s[c] += m[r * width + c];
-  return s;
-}
-
-Mat numeric_grad(Mat &x, const std::function<double()> &f) {
-  Mat g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double keep = x[i], eps = 1e-6;
-    x[i] = keep + eps;
-    const double up = f();
-    x[i] = keep - eps;
-    const double down = f();
-    x[i] = keep;
-    g[i] = (up - down) / (2 * eps);
-  }
-  return g;
-}
-
-double dot(const Mat &a, const Mat &b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-double rel_err(const Mat &got, const Mat &want) {
-  double scale = 1e-3;
-  for (double w : want) scale = std::max(scale, std::abs(w));
-  return max_abs_diff(got, want) / scale;
 }
 
 // One step's data: weights, inputs and the reference forward.
