@@ -130,24 +130,6 @@ class Readout(nn.Module):
         self.mode = mode
 
 
-def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, lbr):
-    """One GRU step, gate order (r, z, n) as nn.GRU. x: [I], h: [H]."""
-    gi = F.linear(x, w_ih, b_ih)
-    i_r, i_z, i_n = gi.chunk(3, -1)
-    w_hr, w_hz, w_hn = w_hh.chunk(3, 0)
-    if b_hh is None:
-        b_hr = b_hz = b_hn = None
-    else:
-        b_hr, b_hz, b_hn = b_hh.chunk(3, 0)
-    r = torch.sigmoid(i_r + F.linear(h, w_hr, b_hr))
-    z = torch.sigmoid(i_z + F.linear(h, w_hz, b_hz))
-    if lbr:  # PyTorch / cuDNN: r multiplies (W_hn h + b_hn)
-        n = torch.tanh(i_n + r * F.linear(h, w_hn, b_hn))
-    else:  # ONNX linear_before_reset = 0: r multiplies h before W_hn
-        n = torch.tanh(i_n + F.linear(r * h, w_hn, b_hn))
-    return (1 - z) * n + z * h
-
-
 def onnx_variant(layer_spec):
     """The ONNX cell variants of a recurrent entry (empty: none)."""
     return {k: layer_spec[k] for k in ("clip", "peepholes", "input_forget", "reverse") if layer_spec.get(k)}
@@ -282,10 +264,6 @@ def cell_by_hand(module, x, lengths, lbr=True, variant=None):
         outs.append(F.pad(inp, (0, 0, 0, T - L)))
         finals.append(torch.stack(fin))
     return torch.stack(outs), torch.stack(finals, 1)
-
-
-def gru_by_hand(module, x, lengths, lbr):
-    return cell_by_hand(module, x, lengths, lbr)
 
 
 class RefModel(nn.Module):
