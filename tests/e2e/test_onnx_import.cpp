@@ -94,24 +94,13 @@ int64_t int_attr(const onnx::NodeProto &n, const std::string &name, int64_t def)
   return def;
 }
 
-class OnnxNodeTest : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(OnnxNodeTest, ImportCompilePredictMatchesExpected) {
-  const std::string dir = node_test_root() + "/" + GetParam();
-  if (!fs::exists(dir + "/model.onnx"))
-    GTEST_SKIP() << dir << " is missing: install Debian's libonnx-testdata (.ci/install-deps.sh does)";
-  ScratchDir tmp;
+// A node test's model with its W, R, B and P inputs turned into initializers
+// (from the test's input_<k>.pb); the other inputs' values go to run_inputs.
+onnx::ModelProto with_weights_as_initializers(const std::string &dir, std::map<std::string, Array> *run_inputs) {
   onnx::ModelProto m;
-  {
-    std::ifstream in(dir + "/model.onnx", std::ios::binary);
-    ASSERT_TRUE(m.ParseFromIstream(&in));
-  }
+  std::ifstream in(dir + "/model.onnx", std::ios::binary);
+  if (!m.ParseFromIstream(&in)) throw std::runtime_error("cannot read " + dir + "/model.onnx");
   onnx::GraphProto *g = m.mutable_graph();
-  ASSERT_EQ(g->node_size(), 1);
-  const onnx::NodeProto node = g->node(0);
-  const int64_t layout = int_attr(node, "layout", 0);
-  // Inputs: W, R, B, P become initializers; the rest stay run-time inputs.
-  std::map<std::string, Array> run_inputs;
   google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
   for (int k = 0; k < g->input_size(); ++k) {
     const std::string name = g->input(k).name();
@@ -120,11 +109,26 @@ TEST_P(OnnxNodeTest, ImportCompilePredictMatchesExpected) {
       t.set_name(name);
       *g->add_initializer() = t;
     } else {
-      run_inputs[name] = array_of(t);
+      if (run_inputs) (*run_inputs)[name] = array_of(t);
       *kept.Add() = g->input(k);
     }
   }
   g->mutable_input()->Swap(&kept);
+  return m;
+}
+
+class OnnxNodeTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnnxNodeTest, ImportCompilePredictMatchesExpected) {
+  const std::string dir = node_test_root() + "/" + GetParam();
+  if (!fs::exists(dir + "/model.onnx"))
+    GTEST_SKIP() << dir << " is missing: install Debian's libonnx-testdata (.ci/install-deps.sh does)";
+  ScratchDir tmp;
+  std::map<std::string, Array> run_inputs;
+  onnx::ModelProto m = with_weights_as_initializers(dir, &run_inputs);
+  onnx::GraphProto *g = m.mutable_graph();
+  ASSERT_EQ(g->node_size(), 1);
+  const int64_t layout = int_attr(g->node(0), "layout", 0);
   const std::string model = tmp.file("model.onnx");
   {
     std::ofstream out(model, std::ios::binary);
@@ -264,25 +268,26 @@ TEST(OnnxExportFixtures, CoverEveryShippedModel) {
 // --- bad ONNX files ----------------------------------------------------------------
 
 // test_lstm_defaults with W and R as initializers: a valid model to break.
+// test_lstm_defaults with W and R as initializers: a valid model to break.
 onnx::ModelProto valid_lstm() {
-  const std::string dir = node_test_root() + "/test_lstm_defaults";
-  onnx::ModelProto m;
-  std::ifstream in(dir + "/model.onnx", std::ios::binary);
-  if (!m.ParseFromIstream(&in)) throw std::runtime_error("cannot read " + dir);
-  onnx::GraphProto *g = m.mutable_graph();
-  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
-  for (int k = 0; k < g->input_size(); ++k) {
-    const std::string name = g->input(k).name();
-    if (name == "W" || name == "R") {
-      onnx::TensorProto t = load_tensor(dir + "/test_data_set_0/input_" + std::to_string(k) + ".pb");
-      t.set_name(name);
-      *g->add_initializer() = t;
-    } else {
-      *kept.Add() = g->input(k);
+  return with_weights_as_initializers(node_test_root() + "/test_lstm_defaults", nullptr);
+}
+
+// Removes the element called `name` from a repeated field of named messages.
+template <class Field>
+void erase_named(Field *field, const std::string &name) {
+  for (int k = 0; k < field->size(); ++k)
+    if (field->Get(k).name() == name) {
+      field->DeleteSubrange(k, 1);
+      return;
     }
-  }
-  g->mutable_input()->Swap(&kept);
-  return m;
+}
+
+onnx::AttributeProto *add_attribute(onnx::NodeProto *n, const char *name, onnx::AttributeProto::AttributeType type) {
+  onnx::AttributeProto *a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(type);
+  return a;
 }
 
 struct BadOnnx {
@@ -345,41 +350,26 @@ const BadOnnx kBadOnnx[] = {
      "node 'act' (Relu): cannot be mapped onto an rnnc model"},
     {"UnsupportedActivations",
      [](onnx::ModelProto &m) {
-       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
-       a->set_name("activations");
-       a->set_type(onnx::AttributeProto::STRINGS);
+       onnx::AttributeProto *a = add_attribute(lstm_node(m), "activations", onnx::AttributeProto::STRINGS);
        for (const char *s : {"Sigmoid", "Tanh", "Relu"}) a->add_strings(s);
        return std::string();
      },
      "(LSTM): attribute 'activations' [Sigmoid, Tanh, Relu] is not supported"},
     {"ActivationAlpha",
      [](onnx::ModelProto &m) {
-       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
-       a->set_name("activation_alpha");
-       a->set_type(onnx::AttributeProto::FLOATS);
-       a->add_floats(0.5f);
+       add_attribute(lstm_node(m), "activation_alpha", onnx::AttributeProto::FLOATS)->add_floats(0.5f);
        return std::string();
      },
      "attribute 'activation_alpha' is not supported"},
     {"MissingInitializer",
      [](onnx::ModelProto &m) {
-       auto *inits = m.mutable_graph()->mutable_initializer();
-       for (int k = 0; k < inits->size(); ++k)
-         if (inits->Get(k).name() == "R") {
-           inits->DeleteSubrange(k, 1);
-           break;
-         }
+       erase_named(m.mutable_graph()->mutable_initializer(), "R");
        return std::string();
      },
      "'R'"},
     {"DynamicHiddenSize",
      [](onnx::ModelProto &m) {
-       auto *attrs = lstm_node(m)->mutable_attribute();
-       for (int k = 0; k < attrs->size(); ++k)
-         if (attrs->Get(k).name() == "hidden_size") {
-           attrs->DeleteSubrange(k, 1);
-           break;
-         }
+       erase_named(lstm_node(m)->mutable_attribute(), "hidden_size");
        return std::string();
      },
      "attribute 'hidden_size' is missing"},
@@ -387,17 +377,14 @@ const BadOnnx kBadOnnx[] = {
      [](onnx::ModelProto &m) {
        // W moved back to a run-time input: its size is not known to rnnc.
        onnx::GraphProto *g = m.mutable_graph();
-       auto *inits = g->mutable_initializer();
-       for (int k = 0; k < inits->size(); ++k)
-         if (inits->Get(k).name() == "W") {
-           onnx::ValueInfoProto *vi = g->add_input();
-           vi->set_name("W");
-           vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-           for (int64_t d : inits->Get(k).dims())
-             vi->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
-           inits->DeleteSubrange(k, 1);
-           break;
-         }
+       onnx::ValueInfoProto *vi = g->add_input();
+       vi->set_name("W");
+       auto *type = vi->mutable_type()->mutable_tensor_type();
+       type->set_elem_type(onnx::TensorProto::FLOAT);
+       for (const onnx::TensorProto &t : g->initializer())
+         if (t.name() == "W")
+           for (int64_t d : t.dims()) type->mutable_shape()->add_dim()->set_dim_value(d);
+       erase_named(g->mutable_initializer(), "W");
        return std::string();
      },
      "input 'W' (W) must be a constant"},
@@ -417,10 +404,7 @@ const BadOnnx kBadOnnx[] = {
      "initial_h is a constant non-zero tensor"},
     {"UnknownDirection",
      [](onnx::ModelProto &m) {
-       onnx::AttributeProto *a = lstm_node(m)->add_attribute();
-       a->set_name("direction");
-       a->set_type(onnx::AttributeProto::STRING);
-       a->set_s("sideways");
+       add_attribute(lstm_node(m), "direction", onnx::AttributeProto::STRING)->set_s("sideways");
        return std::string();
      },
      "attribute 'direction' is 'sideways'"},
