@@ -87,6 +87,9 @@ struct ReductionAlgorithm : AlgorithmBase {
   Halide::Var x, y;  // out(x, y)
   Halide::Func acc;  // the accumulating stage
   Halide::RDom rows;
+  // Weight gradients: the two operands as functions of (column, row), the
+  // gather and the edge clamps applied, so that a schedule can stage them.
+  Halide::Func dy_rows, a_rows;
   bool scatter = false;  // rows land at data-dependent places (no parallel rows)
 };
 

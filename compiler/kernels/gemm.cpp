@@ -85,11 +85,15 @@ ReductionAlgorithm gemm_wgrad(const KernelDesc &d) {
   a.x = Var("k");
   a.y = Var("n");
   a.rows = RDom(0, dy.dim(1).extent(), "rows");
-  Expr row = d.gather ? clamp(idx(a.rows), 0, src.dim(1).max()) : a.rows;
-  Expr kk = min(a.x, static_cast<int>(d.k) - 1), nn = min(a.y, static_cast<int>(d.n) - 1);
+  Var c("c"), r("r");
+  Expr row = d.gather ? clamp(idx(r), 0, src.dim(1).max()) : r;
+  a.dy_rows = Func("dy_rows");
+  a.dy_rows(c, r) = dy(min(c, static_cast<int>(d.n) - 1), r);
+  a.a_rows = Func("a_rows");
+  a.a_rows(c, r) = src(min(c, static_cast<int>(d.k) - 1), row);
   a.acc = Func("acc");
   a.acc(a.x, a.y) = 0.0f;
-  a.acc(a.x, a.y) += dy(nn, a.rows) * src(kk, row);
+  a.acc(a.x, a.y) += a.dy_rows(a.y, a.rows) * a.a_rows(a.x, a.rows);
   a.out = Func("dw");
   a.out(a.x, a.y) = a.acc(a.x, a.y);
   detail::fix_output_width(a.out, d.k);

@@ -368,6 +368,13 @@ void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
           .unroll(px)
           .unroll(py);
       partial.update().reorder(px, py, ri).vectorize(px, s.vector).unroll(px).unroll(py);
+      // Both operands staged per chunk (schedules/cpu/NOTES.md): the inputs'
+      // rows of the chunk gathered into one contiguous block, and each tile's
+      // dy columns into a [row][row_tile] panel, so that the register tiles
+      // read sequential, cache-resident memory instead of rows scattered
+      // over pages.
+      a.a_rows.compute_at(a.acc, ro).vectorize(a.a_rows.args()[0], s.vector, TailStrategy::GuardWithIf);
+      a.dy_rows.compute_at(a.acc, yo).vectorize(a.dy_rows.args()[0], s.row_tile, TailStrategy::GuardWithIf);
       break;
     }
     case Family::kColSum:

@@ -125,7 +125,7 @@ TEST(GemmWgrad, MatchesReferenceAndFiniteDifferences) {
         d.n = n;
         d.gather = gather;
         JitKernel kernel(d);
-        for (int64_t rows : {1, 9, 70}) {
+        for (int64_t rows : {1, 9, 70, 300}) {  // 300: several row chunks and a tail
           const int64_t src_rows = rows + 4;
           Mat a = as_float(random_values(src_rows * k, rng)), dy = as_float(random_values(rows * n, rng));
           std::vector<int32_t> idx(rows);
