@@ -377,10 +377,24 @@ void schedule_cpu(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
       a.dy_rows.compute_at(a.acc, yo).vectorize(a.dy_rows.args()[0], s.row_tile, TailStrategy::GuardWithIf);
       break;
     }
-    case Family::kColSum:
+    case Family::kColSum: {
+      // Rows outer, columns inner: each row is read contiguously and the sums
+      // stay in L1. (Left to the default order, the row loop ran innermost:
+      // one accumulator per 16 columns walking rows a page apart,
+      // schedules/cpu/NOTES.md.) Wide outputs split their columns across
+      // threads; each column is summed in row order either way.
       a.acc.compute_root().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
-      a.acc.update().vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      Var xo("xo"), xi("xi");
+      Stage u = a.acc.update();
+      const int block = 512;
+      if (d.n >= 2 * block) {
+        u.split(a.x, xo, xi, block, TailStrategy::GuardWithIf).reorder(xi, a.rows.x, xo).parallel(xo);
+        u.vectorize(xi, s.vector);
+      } else {
+        u.reorder(a.x, a.rows.x).vectorize(a.x, s.vector, TailStrategy::GuardWithIf);
+      }
       break;
+    }
     case Family::kScatterRows:
       // Rows land at data-dependent outputs: serial over rows, vectorised
       // over the columns.
