@@ -29,6 +29,8 @@ struct PackedProduct {
   Halide::Var ji, g, jo, r;
   Halide::RDom k;
   int gates = 1;
+  Halide::Func in;      // the operand the weights multiply, in(k, r)
+  bool gather = false;  // `in` reads its rows through an index
 };
 
 // Weight packing: a pointwise re-layout.

@@ -58,6 +58,7 @@ void define_packed_product(PackedProduct &p, const ImageParam &w, const Func &x,
   p.gates = gates;
   p.k = RDom(0, static_cast<int>(k_extent), "k");
   p.mm = Func("mm");
+  p.in = x;
   Expr kk = p.k + static_cast<int>(k_offset);
   p.mm(p.ji, p.g, p.jo, p.r) = 0.0f;
   p.mm(p.ji, p.g, p.jo, p.r) += w(p.ji, p.g + gate_offset, kk, p.jo) * x(kk, p.r);

@@ -61,6 +61,7 @@ GemmAlgorithm gemm_fwd(const KernelDesc &d) {
     x(kk, rr) = gather ? src(kk, clamp(idx(rr), 0, src.dim(1).max())) : src(kk, rr);
     PackedProduct p;
     detail::define_packed_product(p, w, x, d.k, 1);
+    p.gather = gather;
     sum += p.mm(a.j % tile, 0, a.j / tile, a.r);
     a.prods.push_back(p);
   }

@@ -182,7 +182,8 @@ TEST(GemmFwd, TwoTermsWithGatheredSecondTerm) {
 
 TEST(ColSumAndScatter, MatchReferences) {
   std::mt19937 rng(7);
-  for (int64_t n : {1, 3, 5, 37, 64, 128, 1100}) {  // 64, 128: whole vectors; 1100: column blocks over threads and a tail
+  for (int64_t n :
+       {1, 3, 5, 37, 64, 128, 1100}) {  // 64, 128: whole vectors; 1100: column blocks over threads and a tail
     KernelDesc c;
     c.family = Family::kColSum;
     c.n = n;

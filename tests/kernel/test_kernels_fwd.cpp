@@ -36,34 +36,41 @@ TEST(GemmFwd, MatchesReference) {
   std::mt19937 rng(2);
   for (int64_t k : {1, 7, 32})
     for (int64_t n : {2, 12, 40, 96})
-      for (bool gather : {false, true}) {
-        KernelDesc d;
-        d.family = Family::kGemmFwd;
-        d.k = k;
-        d.n = n;
-        d.gather = gather;
-        JitKernel kernel(d);
-        const int tile = kernel.desc().sched.tile;
-        ref::Mat w = random_values(n * k, rng), b = random_values(n, rng);
-        Halide::Buffer<float> wp = pack(w, 1, n, k, tile);
-        for (int64_t rows : kRowCounts) {
-          const int64_t src_rows = gather ? rows + 3 : rows;
-          MatrixView a(k, src_rows, 2, 1);
-          ref::Mat av = random_values(k * src_rows, rng);
-          a.fill(av);
-          std::vector<int32_t> idx(rows);
-          for (auto &i : idx) i = static_cast<int32_t>(rng() % src_rows);
-          MatrixView out(n, rows, 3, 2);
-          if (gather) {
-            kernel.run({a.buf, index_buffer(idx), wp, vector_buffer(b)}, {out.buf});
-          } else {
-            kernel.run({a.buf, wp, vector_buffer(b)}, {out.buf});
+      for (bool gather : {false, true})
+        for (bool blocks : {false, true}) {
+          KernelDesc d;
+          d.family = Family::kGemmFwd;
+          d.k = k;
+          d.n = n;
+          d.gather = gather;
+          // blocks: the default schedule with the smallest weight blocks, so
+          // that these small products take the blocked loop order too.
+          if (blocks) {
+            d = codegen::with_default_schedule(d, host_target());
+            d.sched.block_kib = 1;
           }
-          ref::Mat want = ref::gemm(av, k, gather ? &idx : nullptr, rows, w, n, b);
-          EXPECT_LT(max_abs_diff(out.values(), want), 1e-5 * (1 + k))
-              << "k=" << k << " n=" << n << " gather=" << gather << " rows=" << rows;
+          JitKernel kernel = blocks ? JitKernel(d, true) : JitKernel(d);
+          const int tile = kernel.desc().sched.tile;
+          ref::Mat w = random_values(n * k, rng), b = random_values(n, rng);
+          Halide::Buffer<float> wp = pack(w, 1, n, k, tile);
+          for (int64_t rows : kRowCounts) {
+            const int64_t src_rows = gather ? rows + 3 : rows;
+            MatrixView a(k, src_rows, 2, 1);
+            ref::Mat av = random_values(k * src_rows, rng);
+            a.fill(av);
+            std::vector<int32_t> idx(rows);
+            for (auto &i : idx) i = static_cast<int32_t>(rng() % src_rows);
+            MatrixView out(n, rows, 3, 2);
+            if (gather) {
+              kernel.run({a.buf, index_buffer(idx), wp, vector_buffer(b)}, {out.buf});
+            } else {
+              kernel.run({a.buf, wp, vector_buffer(b)}, {out.buf});
+            }
+            ref::Mat want = ref::gemm(av, k, gather ? &idx : nullptr, rows, w, n, b);
+            EXPECT_LT(max_abs_diff(out.values(), want), 1e-5 * (1 + k))
+                << "k=" << k << " n=" << n << " gather=" << gather << " blocks=" << blocks << " rows=" << rows;
+          }
         }
-      }
 }
 
 enum class CellCase { kRnnTanh, kRnnRelu, kLstm, kGruLbr, kGruOnnx };
