@@ -94,6 +94,44 @@ def forward_flops(spec, batch, steps):
     return total
 
 
+def recurrent_layers(spec):
+    """(gates, input width, hidden, directions) of every recurrent layer of the model file."""
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}
+    width = spec["input"].get("size")
+    out = []
+    for l in spec["layers"]:
+        if l["kind"] == "embedding":
+            width = l["dim"]
+        elif l["kind"] in gates:
+            dirs = 2 if l.get("bidirectional", False) else 1
+            for _ in range(l.get("num_layers", 1)):
+                out.append((gates[l["kind"]], width, l["hidden"], dirs))
+                width = l["hidden"] * dirs
+    return out
+
+
+def speed_of_light_ms(spec, batch, steps, mode, threads, peak, bw):
+    """The batch-1 bound: each step reads every W_hh once from the cache level that holds each thread's
+    slice of it (L2 when the slice fits a core's L2, else L3; bandwidths measured now, summed over the
+    threads), plus the input-side products at the FMA peak. A training step reads W_hh twice per step
+    (forward, and the backward's W_hh^T product) and adds the two weight-gradient products to the
+    input projection's FLOPs. None without measurements or above batch 1."""
+    if batch != 1 or not peak or not bw or not bw.get("gbps"):
+        return None
+    l2_bytes = bw["cache_kib"]["l2"] * 1024
+    seconds = 0.0
+    for g, width, h, dirs in recurrent_layers(spec):
+        w_bytes = 4 * g * h * h * dirs
+        level = "l2" if w_bytes / threads <= l2_bytes else "l3"
+        reads = 2 if mode == "train" else 1
+        seconds += reads * steps * w_bytes / (bw["gbps"][level] * 1e9)
+        input_flops = 2 * steps * batch * g * h * width * dirs
+        if mode == "train":
+            input_flops += 2 * steps * batch * g * h * (width + h) * dirs
+        seconds += input_flops / (peak * 1e9)
+    return seconds * 1e3
+
+
 # ---------------------------------------------------------------------------
 # Machine load
 # ---------------------------------------------------------------------------
@@ -294,6 +332,9 @@ def summarize(rows, measurements, libs, peaks=None):
                 if a and b:
                     rs.append(a / b)
             return statistics.median(rs) if rs else None
+        for lib in ("rnnc", "rnnc-tuned"):
+            if lib in libs and s.get("sol_ms") and s[lib]["ms"]:
+                s[f"{lib}_over_sol"] = s[lib]["ms"] / s["sol_ms"]
         for lib in libs:
             if lib == "rnnc":
                 continue
@@ -312,6 +353,9 @@ def print_table(summary, libs, quiet, file=sys.stdout, markdown=False):
     head += [f"rnnc/{LIB_TITLE[l]} (time)" for l in libs if l != "rnnc"]
     tuned = "rnnc-tuned" in libs
     head += [f"rnnc-tuned/{LIB_TITLE[l]} (time)" for l in libs if tuned and l not in ("rnnc", "rnnc-tuned")]
+    sol = any(s.get("sol_ms") for s in summary)
+    if sol:
+        head += ["ms bound"] + [f"{LIB_TITLE[l]}/bound" for l in libs if l in ("rnnc", "rnnc-tuned")]
     if "onednn" in libs:
         head.append("oneDNN impl")
     lines = []
@@ -331,6 +375,10 @@ def print_table(summary, libs, quiet, file=sys.stdout, markdown=False):
         line += [fmt_ratio(s.get(f"rnnc_over_{l}")) if s[l]["applicable"] else "n/a" for l in libs if l != "rnnc"]
         line += [fmt_ratio(s.get(f"rnnc-tuned_over_{l}")) if s[l]["applicable"] else "n/a"
                  for l in libs if tuned and l not in ("rnnc", "rnnc-tuned")]
+        if sol:
+            line.append(fmt_ms(s.get("sol_ms")) if s.get("sol_ms") else "-")
+            line += [f"{s[f'{l}_over_sol']:.2f}" if s.get(f"{l}_over_sol") else "-"
+                     for l in libs if l in ("rnnc", "rnnc-tuned")]
         if "onednn" in libs:
             line.append(s["onednn"].get("impl", "-") if s["onednn"]["applicable"] else "n/a")
         lines.append(line)
@@ -413,6 +461,7 @@ def parse_args(argv):
     ap.add_argument("--tune-budget", type=float, default=60, help="seconds of 'rnnc tune' per model file (default 60)")
     ap.add_argument("--rnnc", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--fma-peak", help=argparse.SUPPRESS)
+    ap.add_argument("--cache-bw", help=argparse.SUPPRESS)
     ap.add_argument("--onednn", help=argparse.SUPPRESS)
     ap.add_argument("--work", required=True, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -520,6 +569,39 @@ def fma_peaks(a):
     return peaks
 
 
+def cache_bandwidths(a):
+    """Read GB/s per cache level and thread count (bench/cache_bandwidth.cpp), or {} without the probe."""
+    out = {}
+    for t in a.threads:
+        if not a.cache_bw:
+            break
+        best = None
+        for _ in range(2):
+            r = subprocess.run([a.cache_bw, "--threads", str(t), "--seconds", "0.3"], capture_output=True, text=True)
+            if r.returncode != 0:
+                continue
+            v = json.loads(r.stdout.strip().splitlines()[-1])
+            if not v.get("gbps"):
+                continue
+            if best is None:
+                best = v
+            else:
+                best["gbps"] = {k: max(best["gbps"][k], v["gbps"][k]) for k in best["gbps"]}
+        if best:
+            out[t] = best
+            log(f"read bandwidth, {t} thread(s): " + ", ".join(f"{k} {g:.0f} GB/s" for k, g in best["gbps"].items())
+                + " (best of 2 probes)")
+    return out
+
+
+def bandwidth_line(bws):
+    kib = next(iter(bws.values()))["cache_kib"]
+    per = "; ".join(f"{t} thread(s) " + ", ".join(f"{k.upper()} {g:.0f}" for k, g in v["gbps"].items())
+                    for t, v in sorted(bws.items()))
+    return (f"read bandwidth measured in the same run (bench/cache_bandwidth.cpp, GB/s summed over threads): {per}; "
+            f"caches L1 {kib['l1']} KiB, L2 {kib['l2']} KiB per core, L3 {kib['l3']} KiB")
+
+
 def main(argv):
     a = parse_args(argv)
     if "torch" in a.libs and a.torch_blas != "system" and not os.path.isdir(OPENBLAS_DIR.format(a.torch_blas)):
@@ -532,6 +614,10 @@ def main(argv):
     os.makedirs(os.path.join(a.work, "rnnc-tuned"), exist_ok=True)
     started = time.monotonic()
     peaks = fma_peaks(a)
+    bws = cache_bandwidths(a)
+    for r in rows:
+        r["sol_ms"] = speed_of_light_ms(r["spec"], r["batch"], r["steps"], r["mode"], r["threads"],
+                                        peaks.get(r["threads"]), bws.get(r["threads"]))
     programs = compile_models(a, rows)
     tuned_programs = tune_models(a, rows) if a.tuned else {}
     runner = Runner(a, programs, tuned_programs)
@@ -562,6 +648,11 @@ def main(argv):
     if peaks:
         print("% peak = GFLOP/s over this machine's FMA peak measured now (bench/fma_peak.cpp: "
               + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ").")
+    if bws:
+        print(bandwidth_line(bws) + ".")
+        print("ms bound = the batch-1 speed of light: W_hh bytes x T / the read bandwidth of the level holding each "
+              "thread's slice (L2 if it fits, else L3) + the input products' FLOPs / the FMA peak; training reads "
+              "W_hh twice per step and adds the weight gradients (harness.py, speed_of_light_ms).")
     if a.tuned:
         print(f"rnnc-tuned = the model file compiled with the records of 'rnnc tune' at the row's batch and steps "
               f"({a.tune_budget:.0f} s per model file, {max(a.threads)} thread(s)).")
@@ -592,7 +683,12 @@ def main(argv):
             if peaks:
                 print("FMA peak measured in the same run (bench/fma_peak.cpp, best of 3 probes): "
                       + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ".\n", file=f)
-            internal = {"--rnnc", "--onednn", "--fma-peak", "--work"}
+            if bws:
+                print(bandwidth_line(bws).capitalize() + ". `ms bound` is the batch-1 speed of light: W_hh bytes "
+                      "x T / the bandwidth of the level holding each thread's slice (L2 if it fits, else L3) + the "
+                      "input products' FLOPs / the FMA peak (training: W_hh read twice per step, weight gradients "
+                      "added); `rnnc/bound` is the goal's ratio (at most 1.3).\n", file=f)
+            internal = {"--rnnc", "--onednn", "--fma-peak", "--cache-bw", "--work"}
             shown = [x for i, x in enumerate(argv) if x not in internal and (i == 0 or argv[i - 1] not in internal)]
             print(f"Command: `bench/run.sh {' '.join(shown)}` ({a.rounds} round(s); median ms per batch, "
                   f"sequences/s, GFLOP/s of the recurrent layers, % of the FMA peak; time ratios below 1: rnnc "
@@ -604,7 +700,7 @@ def main(argv):
         doc = dict(meta=dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info,
                              rnnc_revision=git_revision(), elapsed_s=round(elapsed, 1),
                              options={k: v for k, v in vars(a).items()}),
-                   fma_peak_gflops=peaks, summary=summary, measurements=measurements)
+                   fma_peak_gflops=peaks, cache_bandwidth=bws, summary=summary, measurements=measurements)
         with open(a.out, "w") as f:
             json.dump(doc, f, indent=1)
         print(f"wrote {a.out}")

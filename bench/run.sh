@@ -77,9 +77,11 @@ if [ "$need_onednn" = 1 ]; then
   onednn="$root/$bench_build/bin/onednn_rnn"
 fi
 
-# The FMA peak probe: one file, no dependencies.
+# The FMA peak and cache bandwidth probes: one file each, no dependencies.
 mkdir -p "$bench_build"
 "${CXX:-c++}" -O2 -pthread bench/fma_peak.cpp -o "$bench_build/fma_peak"
+"${CXX:-c++}" -O2 -pthread bench/cache_bandwidth.cpp -o "$bench_build/cache_bandwidth"
 
 exec "$python" bench/harness.py --rnnc "$rnnc" ${onednn:+--onednn "$onednn"} --fma-peak "$root/$bench_build/fma_peak" \
+  --cache-bw "$root/$bench_build/cache_bandwidth" \
   --work "$root/$bench_build" "$@"
