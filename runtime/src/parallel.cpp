@@ -40,10 +40,19 @@ int run_serial(void *uc, halide_task_t f, int min, int size, uint8_t *closure) {
 // bits), a closed flag and the count of workers inside the loop: a worker
 // joins only an open job (by CAS), and the caller closes the job and waits
 // for the count to drop to 0 before it reuses the fields for the next loop.
+//
+// Tasks are dealt out statically: participant p (the caller is 0, worker w
+// is w + 1) owns the p-th contiguous share of the loop and takes its own
+// tasks first, then helps the others with theirs (a late or descheduled
+// worker's share is done by whoever is free). In the steady state each
+// thread therefore runs the same tasks in every loop: a step's unit tiles,
+// and the weights they read, stay in that thread's core's L2 from one time
+// step to the next (with a shared counter they moved between cores;
+// schedules/cpu/NOTES.md).
 class Pool {
  public:
-  explicit Pool(int workers) {
-    for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+  explicit Pool(int workers) : shares_(workers + 1) {
+    for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w + 1); });
   }
   ~Pool() {
     {
@@ -60,8 +69,11 @@ class Pool {
     f_ = f;
     uc_ = uc;
     closure_ = closure;
-    end_ = min + size;
-    next_.store(min, std::memory_order_relaxed);
+    const int64_t n = static_cast<int64_t>(shares_.size());
+    for (int64_t p = 0; p < n; ++p) {
+      shares_[p].next.store(static_cast<int>(min + size * p / n), std::memory_order_relaxed);
+      shares_[p].end = static_cast<int>(min + size * (p + 1) / n);
+    }
     error_.store(0, std::memory_order_relaxed);
     const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
     state_.store(gen << 32, std::memory_order_seq_cst);  // open, nobody inside
@@ -69,7 +81,7 @@ class Pool {
       std::lock_guard<std::mutex> lk(sleep_mutex_);
       wake_.notify_all();
     }
-    run_tasks();
+    run_tasks(0);
     state_.fetch_or(kClosed, std::memory_order_acq_rel);
     while ((state_.load(std::memory_order_acquire) & kInside) != 0) RNNC_PAUSE();
     return error_.load(std::memory_order_relaxed);
@@ -79,18 +91,23 @@ class Pool {
   static constexpr uint64_t kClosed = uint64_t{1} << 31;
   static constexpr uint64_t kInside = kClosed - 1;
 
-  void run_tasks() {
+  // Runs participant `self`'s share, then what is left of the others'.
+  void run_tasks(size_t self) {
     t_in_loop = true;
-    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < end_;) {
-      if (const int r = f_(uc_, i, closure_)) {
-        int none = 0;
-        error_.compare_exchange_strong(none, r, std::memory_order_relaxed);
+    const size_t n = shares_.size();
+    for (size_t q = 0; q < n; ++q) {
+      Share &sh = shares_[(self + q) % n];
+      for (int i; (i = sh.next.fetch_add(1, std::memory_order_relaxed)) < sh.end;) {
+        if (const int r = f_(uc_, i, closure_)) {
+          int none = 0;
+          error_.compare_exchange_strong(none, r, std::memory_order_relaxed);
+        }
       }
     }
     t_in_loop = false;
   }
 
-  void work() {
+  void work(size_t self) {
     uint64_t seen = state_.load(std::memory_order_acquire) >> 32;
     for (;;) {
       if (!wait_for_generation(seen)) return;
@@ -103,7 +120,7 @@ class Pool {
           break;
         }
       if (!joined) continue;
-      run_tasks();
+      run_tasks(self);
       state_.fetch_sub(1, std::memory_order_release);
     }
   }
@@ -132,8 +149,11 @@ class Pool {
   halide_task_t f_ = nullptr;
   void *uc_ = nullptr;
   uint8_t *closure_ = nullptr;
-  int end_ = 0;
-  std::atomic<int> next_{0};
+  struct alignas(64) Share {
+    std::atomic<int> next{0};  // the share's next task (may run past `end`)
+    int end = 0;
+  };
+  std::vector<Share> shares_;  // one per participant
   std::atomic<int> error_{0};
   std::atomic<uint64_t> state_{kClosed};
   // Sleeping workers.
