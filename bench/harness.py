@@ -118,11 +118,13 @@ def speed_of_light_ms(spec, batch, steps, mode, threads, peak, bw):
     input projection's FLOPs. None without measurements or above batch 1."""
     if batch != 1 or not peak or not bw or not bw.get("gbps"):
         return None
-    l2_bytes = bw["cache_kib"]["l2"] * 1024
+    # A slice "fits" when it leaves 64 KiB of the L2 for everything else a step touches (its inputs,
+    # states and outputs, the stack): a W_hh of exactly the L2's size does not stay there.
+    l2_room = bw["cache_kib"]["l2"] * 1024 - 64 * 1024
     seconds = 0.0
     for g, width, h, dirs in recurrent_layers(spec):
         w_bytes = 4 * g * h * h * dirs
-        level = "l2" if w_bytes / threads <= l2_bytes else "l3"
+        level = "l2" if w_bytes / threads <= l2_room else "l3"
         reads = 2 if mode == "train" else 1
         seconds += reads * steps * w_bytes / (bw["gbps"][level] * 1e9)
         input_flops = 2 * steps * batch * g * h * width * dirs
