@@ -686,7 +686,8 @@ def main(argv):
                 print("FMA peak measured in the same run (bench/fma_peak.cpp, best of 3 probes): "
                       + ", ".join(f"{t} thread(s) {v:.0f} GFLOP/s" for t, v in sorted(peaks.items())) + ".\n", file=f)
             if bws:
-                print(bandwidth_line(bws).capitalize() + ". `ms bound` is the batch-1 speed of light: W_hh bytes "
+                line = bandwidth_line(bws)
+                print(line[0].upper() + line[1:] + ". `ms bound` is the batch-1 speed of light: W_hh bytes "
                       "x T / the bandwidth of the level holding each thread's slice (L2 if it fits, else L3) + the "
                       "input products' FLOPs / the FMA peak (training: W_hh read twice per step, weight gradients "
                       "added); `rnnc/bound` is the goal's ratio (at most 1.3).\n", file=f)
