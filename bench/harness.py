@@ -550,21 +550,22 @@ def tune_models(a, rows):
     return programs
 
 
+def probe(path, threads, tries):
+    """The JSON lines of `tries` runs of a probe (bench/fma_peak.cpp, bench/cache_bandwidth.cpp) on `threads`.
+    The best of several is what counts: a probe that loses its core for a moment reads low, never high."""
+    out = []
+    for _ in range(tries if path else 0):
+        r = subprocess.run([path, "--threads", str(threads), "--seconds", "0.3"], capture_output=True, text=True)
+        if r.returncode == 0:
+            out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def fma_peaks(a):
     """GFLOP/s of independent FMA chains per thread count (bench/fma_peak.cpp), or {} without the probe."""
     peaks = {}
     for t in a.threads:
-        if not a.fma_peak:
-            break
-        # The best of three probes: a probe that loses its core for a moment
-        # reads low, never high.
-        best = None
-        for _ in range(3):
-            r = subprocess.run([a.fma_peak, "--threads", str(t), "--seconds", "0.3"], capture_output=True, text=True)
-            if r.returncode == 0:
-                v = json.loads(r.stdout.strip().splitlines()[-1]).get("gflops")
-                if v and (best is None or v > best):
-                    best = v
+        best = max((v["gflops"] for v in probe(a.fma_peak, t, 3) if v.get("gflops")), default=None)
         if best:
             peaks[t] = best
             log(f"FMA peak, {t} thread(s): {best:.1f} GFLOP/s (best of 3 probes)")
@@ -575,21 +576,9 @@ def cache_bandwidths(a):
     """Read GB/s per cache level and thread count (bench/cache_bandwidth.cpp), or {} without the probe."""
     out = {}
     for t in a.threads:
-        if not a.cache_bw:
-            break
-        best = None
-        for _ in range(2):
-            r = subprocess.run([a.cache_bw, "--threads", str(t), "--seconds", "0.3"], capture_output=True, text=True)
-            if r.returncode != 0:
-                continue
-            v = json.loads(r.stdout.strip().splitlines()[-1])
-            if not v.get("gbps"):
-                continue
-            if best is None:
-                best = v
-            else:
-                best["gbps"] = {k: max(best["gbps"][k], v["gbps"][k]) for k in best["gbps"]}
-        if best:
+        runs = [v for v in probe(a.cache_bw, t, 2) if v.get("gbps")]
+        if runs:
+            best = dict(runs[0], gbps={k: max(v["gbps"][k] for v in runs) for k in runs[0]["gbps"]})
             out[t] = best
             log(f"read bandwidth, {t} thread(s): " + ", ".join(f"{k} {g:.0f} GB/s" for k, g in best["gbps"].items())
                 + " (best of 2 probes)")
