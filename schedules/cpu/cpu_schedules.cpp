@@ -65,14 +65,16 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
       if (parallel) st.parallel(ro);
     } else {
       st.reorder(ji, ri, ro, jo);
-      if (parallel) st.parallel(jo);
+      // One unit tile (a narrow product: a head, an input gradient into a
+      // small embedding): the row tiles go across threads instead.
+      if (parallel) st.parallel(unit_tiles > 1 ? jo : ro);
     }
     st.vectorize(ji, s.vector).unroll(ri);
   };
   // Specialisations are tried in order; equal conditions would name the same
   // specialisation twice, so the row-tiled one is skipped when the parallel
   // one already starts at row_tile rows.
-  const bool can_parallel = s.parallel_rows > 0 && (blocked || unit_tiles > 1);
+  const bool can_parallel = s.parallel_rows > 0;
   const int parallel_from = std::max(s.parallel_rows, s.row_tile);
   if (can_parallel) apply(out.specialize(rows >= parallel_from), s.row_tile, true);
   // Fewer rows than a row tile but enough work per step (a large layer at a

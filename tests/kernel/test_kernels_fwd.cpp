@@ -73,6 +73,34 @@ TEST(GemmFwd, MatchesReference) {
         }
 }
 
+TEST(GemmFwd, NarrowProductsSplitRowsAcrossThreads) {
+  // One unit tile (n within one tile) and enough rows to pass the parallel
+  // threshold: the row tiles run across threads.
+  std::mt19937 rng(12);
+  for (int64_t n : {2, 12}) {
+    KernelDesc d;
+    d.family = Family::kGemmFwd;
+    d.k = 32;
+    d.n = n;
+    d.gather = true;
+    JitKernel kernel(d);
+    const int tile = kernel.desc().sched.tile;
+    ASSERT_LE(n, tile);
+    const int64_t rows = 3 * kernel.desc().sched.parallel_rows + 7;
+    ref::Mat w = random_values(n * d.k, rng), b = random_values(n, rng);
+    Halide::Buffer<float> wp = pack(w, 1, n, d.k, tile);
+    MatrixView a(d.k, rows, 2, 1);
+    ref::Mat av = random_values(d.k * rows, rng);
+    a.fill(av);
+    std::vector<int32_t> idx(rows);
+    for (auto &i : idx) i = static_cast<int32_t>(rng() % rows);
+    MatrixView out(n, rows, 3, 2);
+    kernel.run({a.buf, index_buffer(idx), wp, vector_buffer(b)}, {out.buf});
+    ref::Mat want = ref::gemm(av, d.k, &idx, rows, w, n, b);
+    EXPECT_LT(max_abs_diff(out.values(), want), 1e-5 * (1 + d.k)) << "n=" << n << " rows=" << rows;
+  }
+}
+
 enum class CellCase { kRnnTanh, kRnnRelu, kLstm, kGruLbr, kGruOnnx };
 
 struct CellParam {
