@@ -43,6 +43,23 @@ const char *const kCKeywords[] = {
     "switch", "typedef",  "union",    "unsigned", "void",     "volatile", "while",   "bool",   "class",
     "delete", "new",      "private",  "public",   "template", "this",     "throw",   "try",    "namespace"};
 
+}  // namespace
+
+std::string model_name_problem(const std::string &name) {
+  if (name.empty()) return "is empty; it must be a C identifier";
+  if (name.size() > 64) return "is longer than 64 characters";
+  bool ok = std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  if (!ok) return "is not a C identifier (letters, digits and '_', not starting with a digit)";
+  for (const char *kw : kCKeywords)
+    if (name == kw) return "is a C/C++ keyword";
+  if (name.rfind("halide", 0) == 0 || name.rfind("rnnc", 0) == 0)
+    return "starts with a prefix reserved for the runtime (\"halide\", \"rnnc\")";
+  return "";
+}
+
+namespace {
+
 const char *type_name(const toml::node &n) {
   switch (n.type()) {
     case toml::node_type::string:
@@ -228,26 +245,13 @@ class Parser {
       name = stem;
       spec.name_loc = SourceLoc{file_, 1, 1};
     }
-    std::string why = identifier_problem(name);
+    std::string why = model_name_problem(name);
     if (!why.empty()) {
       if (n) fail(n->source(), "'name' = \"" + name + "\" " + why);
       throw CompileError(spec.name_loc,
                          "the model has no 'name' and its file name \"" + name + "\" " + why + "; add name = \"...\"");
     }
     spec.name = name;
-  }
-
-  static std::string identifier_problem(const std::string &name) {
-    if (name.empty()) return "is empty; it must be a C identifier";
-    if (name.size() > 64) return "is longer than 64 characters";
-    bool ok = std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
-    for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    if (!ok) return "is not a C identifier (letters, digits and '_', not starting with a digit)";
-    for (const char *kw : kCKeywords)
-      if (name == kw) return "is a C/C++ keyword";
-    if (name.rfind("halide", 0) == 0 || name.rfind("rnnc", 0) == 0)
-      return "starts with a prefix reserved for the runtime (\"halide\", \"rnnc\")";
-    return "";
   }
 
   void parse_input(const toml::table &root, ModelSpec &spec) const {

@@ -15,4 +15,8 @@ ModelSpec parse_model_file(const std::string &path);
 // messages and supplies the default model name.
 ModelSpec parse_model_text(const std::string &text, const std::string &file);
 
+// Why `name` cannot name a model (it becomes C symbols and file names), or
+// "" when it can.
+std::string model_name_problem(const std::string &name);
+
 }  // namespace rnnc

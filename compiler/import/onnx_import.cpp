@@ -43,12 +43,6 @@ struct Tensor {
   int64_t int_at(int64_t k) const { return is_float ? static_cast<int64_t>(f[k]) : i[k]; }
 };
 
-std::string dims_str(const std::vector<int64_t> &d) {
-  std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) s += (k ? ", " : "") + std::to_string(d[k]);
-  return s + "]";
-}
-
 std::vector<int64_t> strides_of(const std::vector<int64_t> &dims) {
   std::vector<int64_t> s(dims.size(), 1);
   for (int k = static_cast<int>(dims.size()) - 2; k >= 0; --k) s[k] = s[k + 1] * dims[k + 1];
@@ -90,20 +84,13 @@ struct Axis {
   int64_t size = -1;  // known for kFeat, kDir, kState, kOne
 };
 
-// One element of a shape vector: a known size or a data-dependent one.
-struct SymInt {
-  bool known = true;
-  int64_t v = 0;
-  Ax label = Ax::kOne;
-};
-
 struct Value {
   enum Kind { kMissing, kConst, kShape, kZeros, kGraphInput, kDyn };
   enum Form { kSeq, kY, kStates, kVec, kLengths, kStateInput };
   Kind kind = kMissing;
   Tensor t;                               // kConst
-  std::vector<SymInt> sym;                // kShape: the elements; kZeros: the shape
-  bool scalar = false;                    // kShape: a 0-d element
+  int64_t shape_len = 0;                  // kShape: its element count (the values are not needed: the only
+                                          // consumers make zero initial states, accepted whatever their shape)
   std::string input;                      // kGraphInput, kStateInput, kLengths: the graph input
   std::vector<int64_t> in_dims;           // kGraphInput: -1 where dynamic
   std::vector<std::string> in_dim_names;  // kGraphInput: the dynamic dimensions' names ("" if none)
@@ -133,7 +120,7 @@ struct Recurrent {
   // per direction, PyTorch layouts and gate order
   std::vector<Tensor> w_ih, w_hh, b_ih, b_hh, peep;
   enum Init { kZero, kGiven } h0 = kZero, c0 = kZero;
-  std::string h0_input, c0_input, lengths_input;
+  std::string h0_input, c0_input;
   int first_state = 0;  // global index of its first state
 };
 
@@ -238,24 +225,10 @@ class Importer {
   };
   SliceArgs slice_args() {
     SliceArgs a;
-    if (attr("starts")) {
-      a.starts = attr_ints("starts");
-      a.ends = attr_ints("ends");
-      a.axes = attr_ints("axes");
-      return a;
-    }
-    auto ints = [&](int k) {
-      std::vector<int64_t> v;
-      if (const Value *c = input(k)) {
-        if (c->kind != Value::kConst) fail("Slice bounds must be constants");
-        for (int64_t e = 0; e < c->t.numel(); ++e) v.push_back(c->t.int_at(e));
-      }
-      return v;
-    };
-    a.starts = ints(1);
-    a.ends = ints(2);
-    a.axes = ints(3);
-    a.steps = ints(4);
+    a.starts = ints_from("starts", 1).value_or(std::vector<int64_t>{});
+    a.ends = ints_from("ends", 2).value_or(std::vector<int64_t>{});
+    a.axes = ints_from("axes", 3).value_or(std::vector<int64_t>{});
+    a.steps = ints_from("steps", 4).value_or(std::vector<int64_t>{});
     return a;
   }
 
@@ -297,10 +270,11 @@ class Importer {
   void readout_states(const Value &v, const std::string &what);
   int end_recurrent() const;
   void linear(const Value &x, Tensor w, std::optional<Tensor> b);
+  void attach_bias(ChainLayer &l, const Tensor &b);
   std::string axes_str(const Value &v) const;
   void finish(ImportReport &rep);
   std::string write_toml(const std::string &name) const;
-  void write_weights() const;
+  void write_weights(const ir::Graph &graph) const;
 };
 
 // --- reading tensors -------------------------------------------------------------
@@ -350,7 +324,7 @@ Tensor Importer::tensor_of(const onnx::TensorProto &tp, const std::string &what)
   } catch (const std::exception &e) {
     fail(what + ": " + e.what());
   }
-  if (have != n) fail(what + " holds " + std::to_string(have) + " values for shape " + dims_str(t.dims));
+  if (have != n) fail(what + " holds " + std::to_string(have) + " values for shape " + rnnc_rt::shape_str(t.dims));
   for (double v : t.f)
     if (!std::isfinite(v)) fail(what + " holds a non-finite value");
   return t;
@@ -452,7 +426,7 @@ void Importer::fold(const std::string &op) {
     }
     int64_t n = 1;
     for (int64_t v : d) n *= v;
-    if (n != o.numel()) fail("cannot reshape " + dims_str(o.dims) + " to " + dims_str(d));
+    if (n != o.numel()) fail("cannot reshape " + rnnc_rt::shape_str(o.dims) + " to " + rnnc_rt::shape_str(d));
     o.dims = d;
   } else if (op == "Transpose") {
     const Tensor &t = c(0);
@@ -566,7 +540,7 @@ void Importer::fold(const std::string &op) {
     std::copy(want.begin(), want.end(), wd.begin() + (r - want.size()));
     for (size_t k = 0; k < r; ++k) {
       if (xd[k] != wd[k] && xd[k] != 1 && wd[k] != 1)
-        fail("cannot expand " + dims_str(x.dims) + " to " + dims_str(want));
+        fail("cannot expand " + rnnc_rt::shape_str(x.dims) + " to " + rnnc_rt::shape_str(want));
       d[k] = std::max(xd[k], wd[k]);
     }
     const std::vector<int64_t> xs = strides_of(xd);
@@ -710,6 +684,15 @@ void Importer::readout_states(const Value &v, const std::string &what) {
 }
 
 // A linear layer on x (a Seq or a Vec): out = x W^T (+ b).
+// The linear layer's bias, from Gemm's C or the Add after a MatMul.
+void Importer::attach_bias(ChainLayer &l, const Tensor &b) {
+  if (b.numel() != l.weight.dims[0])
+    fail("bias of " + std::to_string(b.numel()) + " values for " + std::to_string(l.weight.dims[0]) + " outputs");
+  l.bias = b;
+  l.bias.dims = {l.weight.dims[0]};
+  l.has_bias = true;
+}
+
 void Importer::linear(const Value &xin, Tensor w, std::optional<Tensor> b) {
   Value x = as_dyn(xin);
   if (x.form == Value::kSeq && x.stage >= 0 && chain_[x.stage].kind == ChainLayer::kRecurrent) {
@@ -726,17 +709,11 @@ void Importer::linear(const Value &xin, Tensor w, std::optional<Tensor> b) {
   if (x.axes.back().label != Ax::kFeat) fail("a linear layer must act on the feature axis (the last)");
   const int64_t in = x.axes.back().size;
   if (w.dims.size() != 2 || w.dims[1] != in)
-    fail("weight " + dims_str(w.dims) + " does not fit " + std::to_string(in) + " input features");
+    fail("weight " + rnnc_rt::shape_str(w.dims) + " does not fit " + std::to_string(in) + " input features");
   ChainLayer l;
   l.kind = ChainLayer::kLinear;
   l.weight = w;
-  if (b) {
-    if (b->numel() != w.dims[0])
-      fail("bias of " + std::to_string(b->numel()) + " values for " + std::to_string(w.dims[0]) + " outputs");
-    l.bias = *b;
-    l.bias.dims = {w.dims[0]};
-    l.has_bias = true;
-  }
+  if (b) attach_bias(l, *b);
   chain_.push_back(l);
   Value o = x;
   o.axes.back().size = w.dims[0];
@@ -853,16 +830,16 @@ void Importer::map_recurrent(CellKind cell) {
   const Tensor &w = need_const(1, "W");
   const Tensor &r = need_const(2, "R");
   if (w.dims != std::vector<int64_t>{rc.dirs, gh, rc.input})
-    fail("W is " + dims_str(w.dims) + ", expected " + dims_str({rc.dirs, gh, rc.input}) + " for hidden_size " +
-         std::to_string(rc.hidden) + " and " + std::to_string(rc.input) + " input features");
+    fail("W is " + rnnc_rt::shape_str(w.dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, gh, rc.input}) +
+         " for hidden_size " + std::to_string(rc.hidden) + " and " + std::to_string(rc.input) + " input features");
   if (r.dims != std::vector<int64_t>{rc.dirs, gh, rc.hidden})
-    fail("R is " + dims_str(r.dims) + ", expected " + dims_str({rc.dirs, gh, rc.hidden}));
+    fail("R is " + rnnc_rt::shape_str(r.dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, gh, rc.hidden}));
   const Tensor *b = nullptr;
   if (const Value *bv = input(3)) {
     if (bv->kind != Value::kConst) fail("B must be a constant");
     b = &bv->t;
     if (b->dims != std::vector<int64_t>{rc.dirs, 2 * gh})
-      fail("B is " + dims_str(b->dims) + ", expected " + dims_str({rc.dirs, 2 * gh}));
+      fail("B is " + rnnc_rt::shape_str(b->dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, 2 * gh}));
   }
   rc.bias = b != nullptr;
   const Tensor *p = nullptr;
@@ -871,7 +848,7 @@ void Importer::map_recurrent(CellKind cell) {
       if (pv->kind != Value::kConst) fail("P must be a constant");
       p = &pv->t;
       if (p->dims != std::vector<int64_t>{rc.dirs, 3 * rc.hidden})
-        fail("P is " + dims_str(p->dims) + ", expected " + dims_str({rc.dirs, 3 * rc.hidden}));
+        fail("P is " + rnnc_rt::shape_str(p->dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, 3 * rc.hidden}));
       rc.peepholes = true;
     }
   const std::vector<int> order = cell == CellKind::kLstm  ? std::vector<int>{0, 2, 3, 1}  // iofc → ifgo
@@ -986,11 +963,11 @@ void Importer::map_reshape(const Value &x, const std::string &op) {
         o.axes.push_back({Ax::kOne, 1});
         continue;
       }
-      fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+      fail("cannot reshape " + axes_str(x) + " to " + rnnc_rt::shape_str(target));
     }
     const Axis &a = x.axes[q];
     if (t == 0 && !attr_int("allowzero", 0)) {
-      if (k != q) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+      if (k != q) fail("cannot reshape " + axes_str(x) + " to " + rnnc_rt::shape_str(target));
       o.axes.push_back(a);
       ++q;
     } else if (a.size < 0) {
@@ -1008,11 +985,11 @@ void Importer::map_reshape(const Value &x, const std::string &op) {
     } else if (t == 1) {
       o.axes.push_back({Ax::kOne, 1});
     } else {
-      fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+      fail("cannot reshape " + axes_str(x) + " to " + rnnc_rt::shape_str(target));
     }
   }
   while (q < x.axes.size() && x.axes[q].size == 1) ++q;
-  if (q != x.axes.size()) fail("cannot reshape " + axes_str(x) + " to " + dims_str(target));
+  if (q != x.axes.size()) fail("cannot reshape " + axes_str(x) + " to " + rnnc_rt::shape_str(target));
   set_output(0, without_lost_axes(o));
   return;
 }
@@ -1141,13 +1118,7 @@ void Importer::map_node() {
     const Value x = as_dyn(need(0, "data"));
     Value s;
     s.kind = Value::kShape;
-    for (const Axis &a : x.axes) {
-      SymInt e;
-      e.known = a.size >= 0;
-      e.v = a.size;
-      e.label = a.label;
-      s.sym.push_back(e);
-    }
+    s.shape_len = static_cast<int64_t>(x.axes.size());
     set_output(0, s);
     return;
   }
@@ -1162,7 +1133,6 @@ void Importer::map_node() {
     }
     Value z;
     z.kind = Value::kZeros;
-    z.sym = s.sym;
     set_output(0, z);
     return;
   }
@@ -1176,7 +1146,6 @@ void Importer::map_node() {
              ": only zeros (initial states) are supported");
     Value z;
     z.kind = Value::kZeros;
-    z.sym = input(1)->sym;
     set_output(0, z);
     return;
   }
@@ -1192,20 +1161,18 @@ void Importer::map_node() {
       const Tensor &ix = need_const(1, "indices");
       if (ix.numel() != 1) fail("gathers more than one element of a shape");
       int64_t k = ix.int_at(0);
-      if (k < 0) k += static_cast<int64_t>(x0.sym.size());
-      if (k < 0 || k >= static_cast<int64_t>(x0.sym.size())) fail("index out of range");
-      s.sym = {x0.sym[k]};
-      s.scalar = ix.dims.empty();
+      if (k < 0) k += x0.shape_len;
+      if (k < 0 || k >= x0.shape_len) fail("index out of range");
+      s.shape_len = 1;
     } else if (op == "Unsqueeze" || op == "Squeeze" || op == "Cast" || op == "Reshape") {
       s = x0;
-      s.scalar = op == "Squeeze";
     } else if (op == "Concat") {
       for (int k = 0; k < node_->input_size(); ++k) {
         const Value &v = need(k, "part");
         if (v.kind == Value::kShape) {
-          s.sym.insert(s.sym.end(), v.sym.begin(), v.sym.end());
+          s.shape_len += v.shape_len;
         } else if (v.kind == Value::kConst) {
-          for (int64_t e = 0; e < v.t.numel(); ++e) s.sym.push_back(SymInt{true, v.t.int_at(e), Ax::kOne});
+          s.shape_len += v.t.numel();
         } else {
           fail("concatenates a shape with a tensor");
         }
@@ -1221,7 +1188,7 @@ void Importer::map_node() {
   if (x0.kind == Value::kZeros) {
     if (op == "Slice" || op == "Reshape" || op == "Unsqueeze" || op == "Squeeze" || op == "Cast" || op == "Expand" ||
         op == "Transpose") {
-      set_output(0, x0);  // still zeros (shapes are checked where states are consumed)
+      set_output(0, x0);  // still zeros, of whatever shape: a zero state needs none
       return;
     }
     fail("this operator on a zero initial state is not supported");
@@ -1248,7 +1215,7 @@ void Importer::map_node() {
     Value ids = as_dyn(*input(1));
     if (ids.stage != -1 || !tokens_) fail("an embedding's indices must be the integer data input");
     if (!chain_.empty()) fail("an embedding must come first");
-    if (x0.t.dims.size() != 2) fail("the embedding table must be [vocab, dim], not " + dims_str(x0.t.dims));
+    if (x0.t.dims.size() != 2) fail("the embedding table must be [vocab, dim], not " + rnnc_rt::shape_str(x0.t.dims));
     ChainLayer l;
     l.kind = ChainLayer::kEmbedding;
     l.weight = x0.t;
@@ -1290,11 +1257,7 @@ void Importer::map_node() {
       fail("only the bias of a linear layer (MatMul + Add) is supported");
     ChainLayer &l = chain_[a->pending_bias];
     if (a->pending_bias != static_cast<int>(chain_.size()) - 1) fail("a bias added after later layers");
-    if (b->t.numel() != l.weight.dims[0])
-      fail("bias of " + std::to_string(b->t.numel()) + " values for " + std::to_string(l.weight.dims[0]) + " outputs");
-    l.bias = b->t;
-    l.bias.dims = {l.weight.dims[0]};
-    l.has_bias = true;
+    attach_bias(l, b->t);
     Value o = *a;
     o.pending_bias = -1;
     set_output(0, o);
@@ -1398,18 +1361,18 @@ void Importer::map_node() {
 
 // --- finishing -----------------------------------------------------------------------
 
+// A model name made of `s`: other characters become '_', and a name the
+// parser would refuse (a leading digit, a keyword, a reserved prefix) gets
+// "m_" in front; "" when even that is refused.
 std::string identifier_of(const std::string &s) {
   std::string o;
   for (char c : s) o += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   while (o.find("__") != std::string::npos) o.replace(o.find("__"), 2, "_");
   while (!o.empty() && o.front() == '_') o.erase(o.begin());
   while (!o.empty() && o.back() == '_') o.pop_back();
-  if (!o.empty() && std::isdigit(static_cast<unsigned char>(o[0]))) o = "m_" + o;
-  std::string lower = o;
-  for (char &c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.rfind("halide", 0) == 0 || lower.rfind("rnnc", 0) == 0) o = "m_" + o;
-  if (o.size() > 64) o.resize(64);
-  return o;
+  if (o.size() > 62) o.resize(62);
+  if (!o.empty() && !model_name_problem(o).empty()) o = "m_" + o;
+  return model_name_problem(o).empty() ? o : "";
 }
 
 std::string num(double v) {
@@ -1492,11 +1455,37 @@ std::string Importer::write_toml(const std::string &name) const {
   return s.str();
 }
 
-void Importer::write_weights() const {
+// The weights under the names and in the order of the mapped model's own
+// parameters (the graph built from the model file the import wrote).
+void Importer::write_weights(const ir::Graph &graph) const {
+  std::vector<const Tensor *> tensors;  // in the model's parameter order
+  for (const Entry &e : entries_of(chain_)) {
+    if (e.first->kind == ChainLayer::kEmbedding || e.first->kind == ChainLayer::kLinear)
+      tensors.push_back(&e.first->weight);
+    if (e.first->kind == ChainLayer::kLinear && e.first->has_bias) tensors.push_back(&e.first->bias);
+    for (const Recurrent *r : e.stack)
+      for (int d = 0; d < r->dirs; ++d) {
+        tensors.push_back(&r->w_ih[d]);
+        tensors.push_back(&r->w_hh[d]);
+        if (r->bias) {
+          tensors.push_back(&r->b_ih[d]);
+          tensors.push_back(&r->b_hh[d]);
+        }
+        if (r->peepholes) tensors.push_back(&r->peep[d]);
+      }
+  }
+  if (tensors.size() != graph.params.size())
+    throw std::logic_error("import: " + std::to_string(tensors.size()) + " tensors for the model's " +
+                           std::to_string(graph.params.size()) + " parameters");
   rnnc_rt::SafeTensorsFile file;
-  auto add = [&](const std::string &name, const Tensor &t) {
+  for (size_t q = 0; q < tensors.size(); ++q) {
+    const Tensor &t = *tensors[q];
+    const ir::Param &p = graph.params[q];
+    if (t.dims != p.shape)
+      throw std::logic_error("import: " + p.name + " is " + rnnc_rt::shape_str(t.dims) + ", the model wants " +
+                             rnnc_rt::shape_str(p.shape));
     rnnc_rt::SafeTensor st;
-    st.name = name;
+    st.name = p.name;
     st.dtype = "F32";
     st.shape = t.dims;
     st.data.resize(t.f.size() * 4);
@@ -1505,27 +1494,6 @@ void Importer::write_weights() const {
       std::memcpy(st.data.data() + 4 * k, &v, 4);
     }
     file.tensors.push_back(std::move(st));
-  };
-  int index = 0;
-  for (const Entry &e : entries_of(chain_)) {
-    const std::string p = "layers." + std::to_string(index++) + ".";
-    if (e.first->kind == ChainLayer::kEmbedding) add(p + "weight", e.first->weight);
-    if (e.first->kind == ChainLayer::kLinear) {
-      add(p + "weight", e.first->weight);
-      if (e.first->has_bias) add(p + "bias", e.first->bias);
-    }
-    for (size_t k = 0; k < e.stack.size(); ++k)
-      for (int d = 0; d < e.stack[k]->dirs; ++d) {
-        const Recurrent &r = *e.stack[k];
-        const std::string sfx = "_l" + std::to_string(k) + (d || r.reverse ? "_reverse" : "");
-        add(p + "weight_ih" + sfx, r.w_ih[d]);
-        add(p + "weight_hh" + sfx, r.w_hh[d]);
-        if (r.bias) {
-          add(p + "bias_ih" + sfx, r.b_ih[d]);
-          add(p + "bias_hh" + sfx, r.b_hh[d]);
-        }
-        if (r.peepholes) add(p + "peephole" + sfx, r.peep[d]);
-      }
   }
   file.metadata.push_back({"source", opt_.onnx_path});
   rnnc_rt::write_safetensors(opt_.weights_path, file);
@@ -1606,8 +1574,7 @@ void Importer::finish(ImportReport &rep) {
       fail("graph input '" + in.name() +
            "' is neither the data, sequence_lens, initial_h nor initial_c of a recurrent layer");
   if (data_input_.empty()) fail("no graph input reaches a recurrent layer as its data");
-  if (end_recurrent() < 0 &&
-      std::none_of(chain_.begin(), chain_.end(), [](const ChainLayer &l) { return l.kind == ChainLayer::kRecurrent; }))
+  if (std::none_of(chain_.begin(), chain_.end(), [](const ChainLayer &l) { return l.kind == ChainLayer::kRecurrent; }))
     fail("the graph has no LSTM, GRU or RNN node");
   const bool t_first = role(Ax::kIn0) == Ax::kTime;
   bindings_.push_back("input '" + data_input_ + "' " + data_desc_ + " (" + (t_first ? "time" : "batch") +
@@ -1682,8 +1649,7 @@ void Importer::finish(ImportReport &rep) {
         "(no output besides final states: predict --output gives the last layer's final states, "
         "directions concatenated)");
   }
-  if (chain_.empty() ||
-      std::none_of(chain_.begin(), chain_.end(), [](const ChainLayer &l) { return l.kind == ChainLayer::kReadout; }))
+  if (std::none_of(chain_.begin(), chain_.end(), [](const ChainLayer &l) { return l.kind == ChainLayer::kReadout; }))
     fail("no readout");
 
   // Name, model file, parse back, weights.
@@ -1695,15 +1661,13 @@ void Importer::finish(ImportReport &rep) {
   }
   if (name.empty()) name = "imported";
   const std::string text = write_toml(name);
-  ModelSpec spec;
+  ir::Graph graph;
   try {
-    spec = parse_model_text(text, opt_.toml_path);
-    const ir::Graph graph = ir::build_graph(spec);
-    (void)graph;
+    graph = ir::build_graph(parse_model_text(text, opt_.toml_path));
   } catch (const CompileError &e) {
     throw ImportError(opt_.onnx_path + ": the mapped model is not valid: " + e.what());
   }
-  write_weights();
+  write_weights(graph);
   rnnc_rt::write_file_atomically(opt_.toml_path, {{text.data(), text.size()}});
   rep.model_name = name;
   rep.bindings = bindings_;
