@@ -144,10 +144,10 @@ void fix_output_width(Halide::Func &out, int64_t width);
 // k_offset shifts the reduction (w(.., k + k_offset, ..), x(k + k_offset, r)).
 void define_packed_product(PackedProduct &p, const Halide::ImageParam &w, const Halide::Func &x, int64_t k_extent,
                            int gates, int gate_offset = 0, int64_t k_offset = 0);
-// Forward steps: a.j, a.r, and a.prod = the packed product of w (`gates`
-// gates over h units) with h_prev.
-void define_step_product(CellAlgorithm &a, const Halide::ImageParam &w, const Halide::ImageParam &h_prev, int64_t h,
-                         int gates);
+// Forward steps: p = the packed product of w (`gates` gates) with the first
+// k_extent columns of h_prev.
+void define_step_product(PackedProduct &p, const Halide::ImageParam &w, const Halide::ImageParam &h_prev,
+                         int64_t k_extent, int gates);
 // Backward steps: a.prod = the product of W^T (wt, packed transposed in
 // tiles of `tile` units) with the first k_extent columns of the gate
 // gradients `da`; returns its value for unit a.k of row a.r.

@@ -64,13 +64,11 @@ void define_packed_product(PackedProduct &p, const ImageParam &w, const Func &x,
   p.mm(p.ji, p.g, p.jo, p.r) += w(p.ji, p.g + gate_offset, kk, p.jo) * x(kk, p.r);
 }
 
-void define_step_product(CellAlgorithm &a, const ImageParam &w, const ImageParam &h_prev, int64_t h, int gates) {
+void define_step_product(PackedProduct &p, const ImageParam &w, const ImageParam &h_prev, int64_t k_extent, int gates) {
   Func hin("h_in");
   Var kk("kk"), rr("rr");
   hin(kk, rr) = h_prev(kk, rr);
-  define_packed_product(a.prod, w, hin, h, gates);
-  a.j = Var("j");
-  a.r = Var("r");
+  define_packed_product(p, w, hin, k_extent, gates);
 }
 
 Expr define_dh_prev_product(CellAlgorithm &a, const ImageParam &wt, const Func &da, int64_t k_extent, int tile) {

@@ -8,8 +8,6 @@
 //   clip: every gate pre-activation clamped to [-clip, clip] before its
 //   activation (tanh(c') is not clipped); in training the kernel also saves
 //   which gates were not clamped (detail::pack_clip_mask).
-#include <functional>
-
 #include "kernels/algorithms.h"
 #include "kernels/fast_math.h"
 
@@ -46,25 +44,13 @@ CellAlgorithm lstm_step_fwd(const KernelDesc &d) {
   // The cell over units (j, r): without a projection it is the kernel's
   // output; with one it is a first stage (`pre`, over all h units) whose
   // m = o ⊙ tanh(c) the projection product then reads.
-  Var j, r;
-  PackedProduct *gates_prod;
-  if (d.proj > 0) {
-    Func hin("h_in");
-    Var kk("kk"), rr("rr");
-    hin(kk, rr) = h_prev(kk, rr);
-    detail::define_packed_product(a.pre_prod, w, hin, sw, 4);
-    gates_prod = &a.pre_prod;
-    a.pj = Var("pj");
-    a.pr = Var("pr");
-    j = a.pj;
-    r = a.pr;
-  } else {
-    detail::define_step_product(a, w, h_prev, h, 4);
-    gates_prod = &a.prod;
-    j = a.j;
-    r = a.r;
-  }
-  auto pre = [&](int g) { return gates_prod->mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
+  PackedProduct &gates_prod = d.proj > 0 ? a.pre_prod : a.prod;
+  detail::define_step_product(gates_prod, w, h_prev, sw, 4);
+  Var &j = d.proj > 0 ? a.pj : a.j;
+  Var &r = d.proj > 0 ? a.pr : a.r;
+  j = Var(d.proj > 0 ? "pj" : "j");
+  r = Var(d.proj > 0 ? "pr" : "r");
+  auto pre = [&](int g) { return gates_prod.mm(j % tile, g, j / tile, r) + xp(g * h + j, r) + bias(g * h + j); };
   auto bounded = [&](Expr x) { return d.clip ? clamp(x, -clip, clip) : x; };
   Expr cp = c_prev(j, r);
   Expr ai = pre(0), af = pre(1), ag = pre(2);
@@ -164,7 +150,6 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
   const Var &r = a.r;
 
   auto masked = [&](int g, Expr j, Expr v) { return d.clip ? v * detail::clip_mask_bit(mask(j, r), g) : v; };
-  std::function<Expr(Expr)> dh = [&](Expr j) { return dout(j, r) + dh_next(j, r); };
   if (d.proj > 0) {
     a.has_pre = true;
     a.pj = Var("pj");
@@ -176,8 +161,9 @@ CellAlgorithm lstm_step_bwd(const KernelDesc &d) {
     a.pre_result = Func("dm");
     Var mk("mk"), mr("mr");
     a.pre_result(mk, mr) = a.pre_prod.mm(mk % tile, 0, mk / tile, mr);
-    dh = [&](Expr j) { return a.pre_result(j, r); };
   }
+  // dL/dh at unit j: through the projection (W_hr^T dL/dh') or direct.
+  auto dh = [&](Expr j) { return d.proj > 0 ? a.pre_result(j, r) : dout(j, r) + dh_next(j, r); };
   auto dao = [&](Expr j) {
     Expr o = go(j, r), tc = tanh_f32(c(j, r));
     return masked(3, j, dh(j) * tc * o * (1.0f - o));

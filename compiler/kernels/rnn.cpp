@@ -21,7 +21,9 @@ CellAlgorithm rnn_step_fwd(const KernelDesc &d) {
   Param<float> clip("clip");
   if (d.clip) a.inputs.push_back(clip);
 
-  detail::define_step_product(a, w, h_prev, h, 1);
+  detail::define_step_product(a.prod, w, h_prev, h, 1);
+  a.j = Var("j");
+  a.r = Var("r");
   Expr pre = a.prod.mm(a.j % tile, 0, a.j / tile, a.r) + xp(a.j, a.r) + bias(a.j);
   Expr x = d.clip ? clamp(pre, -clip, clip) : pre;
   Expr hn = d.relu ? max(x, 0.0f) : tanh_f32(x);

@@ -325,9 +325,8 @@ void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
     // every unit, tiled like a step (schedules/cpu/NOTES.md).
     vectorize_first(a.pre.compute_root(), s.vector, state);
     Expr rows = a.dh_prev.output_buffers()[0].dim(1).extent();
-    Func stage = a.pre_result;
-    stage.compute_root();
-    tile_rows_and_units(stage, stage.args()[0], stage.args()[1], {a.pre_prod}, s, d.h, 0, rows);
+    a.pre_result.compute_root();
+    tile_rows_and_units(a.pre_result, a.pre_result.args()[0], a.pre_result.args()[1], {a.pre_prod}, s, d.h, 0, rows);
   }
   tile_rows_and_units(a.dh_prev, a.k, a.r, {a.prod}, s, state, 0);
 }
