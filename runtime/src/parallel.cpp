@@ -108,7 +108,10 @@ class Pool {
   }
 
   void work(size_t self) {
-    uint64_t seen = state_.load(std::memory_order_acquire) >> 32;
+    // Generation 0 is the pool's initial, closed state. Starting from the
+    // current generation instead would skip a loop opened before this thread
+    // ran (the first loop of every new pool, run by the caller alone).
+    uint64_t seen = 0;
     for (;;) {
       if (!wait_for_generation(seen)) return;
       uint64_t s = state_.load(std::memory_order_acquire);
