@@ -76,26 +76,9 @@ def load_model(path):
     return spec
 
 
-def forward_flops(spec, batch, steps):
-    """2*T*B*G*H*(I+H) per recurrent layer and direction (the embedding and head are not counted)."""
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}
-    inp = spec["input"]
-    width = inp.get("size")
-    total = 0
-    for l in spec["layers"]:
-        if l["kind"] == "embedding":
-            width = l["dim"]
-        elif l["kind"] in gates:
-            dirs = 2 if l.get("bidirectional", False) else 1
-            h = l["hidden"]
-            for _ in range(l.get("num_layers", 1)):
-                total += 2 * steps * batch * gates[l["kind"]] * h * (width + h) * dirs
-                width = h * dirs
-    return total
-
-
 def recurrent_layers(spec):
-    """(gates, input width, hidden, directions) of every recurrent layer of the model file."""
+    """(gates, input width, hidden, state width, directions) of every recurrent layer of the model file
+    (the state width is proj_size for a projecting LSTM, else hidden)."""
     gates = {"rnn": 1, "lstm": 4, "gru": 3}
     width = spec["input"].get("size")
     out = []
@@ -104,10 +87,24 @@ def recurrent_layers(spec):
             width = l["dim"]
         elif l["kind"] in gates:
             dirs = 2 if l.get("bidirectional", False) else 1
+            h = l["hidden"]
+            sw = l.get("proj_size", 0) or h
             for _ in range(l.get("num_layers", 1)):
-                out.append((gates[l["kind"]], width, l["hidden"], dirs))
-                width = l["hidden"] * dirs
+                out.append((gates[l["kind"]], width, h, sw, dirs))
+                width = sw * dirs
     return out
+
+
+def recurrent_weights(g, h, sw):
+    """Elements of the weights one step reads: W_hh [g*h, sw] and a projection's W_hr [sw, h]."""
+    return g * h * sw + (sw * h if sw != h else 0)
+
+
+def forward_flops(spec, batch, steps):
+    """2*T*B*G*H*(I+H) per recurrent layer and direction (with a projection P: G*H*(I+P) + P*H);
+    the embedding and head are not counted."""
+    return sum(2 * steps * batch * (g * h * width + recurrent_weights(g, h, sw)) * dirs
+               for g, width, h, sw, dirs in recurrent_layers(spec))
 
 
 def speed_of_light_ms(spec, batch, steps, mode, threads, peak, bw):
@@ -122,14 +119,14 @@ def speed_of_light_ms(spec, batch, steps, mode, threads, peak, bw):
     # states and outputs, the stack): a W_hh of exactly the L2's size does not stay there.
     l2_room = bw["cache_kib"]["l2"] * 1024 - 64 * 1024
     seconds = 0.0
-    for g, width, h, dirs in recurrent_layers(spec):
-        w_bytes = 4 * g * h * h * dirs
+    for g, width, h, sw, dirs in recurrent_layers(spec):
+        w_bytes = 4 * recurrent_weights(g, h, sw) * dirs
         level = "l2" if w_bytes / threads <= l2_room else "l3"
         reads = 2 if mode == "train" else 1
         seconds += reads * steps * w_bytes / (bw["gbps"][level] * 1e9)
         input_flops = 2 * steps * batch * g * h * width * dirs
         if mode == "train":
-            input_flops += 2 * steps * batch * g * h * (width + h) * dirs
+            input_flops += 2 * steps * batch * (g * h * width + recurrent_weights(g, h, sw)) * dirs
         seconds += input_flops / (peak * 1e9)
     return seconds * 1e3
 
