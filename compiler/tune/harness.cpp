@@ -8,6 +8,7 @@
 
 #include "codegen/kernel_builder.h"
 #include "cpu/cpu_schedules.h"
+#include "parallel.h"
 #include "tune/reference.h"
 
 namespace rnnc::tune {
@@ -19,6 +20,15 @@ using kernels::KernelDesc;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Candidates run their parallel loops on the runtime's pool, as in the
+// generated programs: Halide's own pool costs a different fork/join per
+// call, which at a few microseconds per step ranks schedules differently
+// (schedules/cpu/NOTES.md). Threads: $HL_NUM_THREADS, else one per core.
+int runtime_do_par_for(Halide::JITUserContext *uc, int (*f)(Halide::JITUserContext *, int, uint8_t *), int min,
+                       int size, uint8_t *closure) {
+  return rnnc_rt::parallel_for(uc, reinterpret_cast<halide_task_t>(f), min, size, closure);
+}
 
 bool is_step_bwd(Family f) { return f == Family::kRnnStepBwd || f == Family::kLstmStepBwd || f == Family::kGruStepBwd; }
 
@@ -224,6 +234,7 @@ std::unique_ptr<KernelHarness::Run> KernelHarness::make_run(const schedules::Sch
   run->target = target_;
   const auto t0 = Clock::now();
   run->built = codegen::build_kernel(d, target_);
+  run->built.pipeline.jit_handlers().custom_do_par_for = runtime_do_par_for;
   run->built.pipeline.compile_jit(target_);
   *compile_s = std::chrono::duration<double>(Clock::now() - t0).count();
   size_t fi = 0, ii = 0, pi = 0;

@@ -109,7 +109,8 @@ TuneReport tune_model(const TuneOptions &o, const std::function<void(const std::
   r.batch = o.batch > 0 ? o.batch : spec.train.batch_size;
   r.steps = o.steps > 0 ? o.steps : 32;
   r.training = graph.loss != LossKind::kNone;
-  // The JIT's thread pool reads this when it starts, before the first run.
+  // The thread pools (Halide's, and the runtime's the harness uses) read
+  // this when they start, before the first run.
   setenv("HL_NUM_THREADS", std::to_string(r.threads).c_str(), 1);
   const Halide::Target jit =
       target.kernels.without_feature(Halide::Target::NoRuntime).without_feature(Halide::Target::UserContext);

@@ -178,10 +178,6 @@ int default_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-extern "C" int rnnc_do_par_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure) {
-  return parallel_for(uc, f, min, size, closure);
-}
-
 }  // namespace
 
 int parallel_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure) {
@@ -197,17 +193,7 @@ int parallel_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure)
   return pool->par_for(uc, f, min, size, closure);
 }
 
-void install_parallel_runtime() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // RNNC_HALIDE_THREAD_POOL=1 keeps Halide's own pool (for comparisons).
-    const char *keep = std::getenv("RNNC_HALIDE_THREAD_POOL");
-    if (!(keep && keep[0] == '1')) halide_set_custom_do_par_for(rnnc_do_par_for);
-  });
-}
-
-void set_kernel_threads(int threads) {
-  halide_set_num_threads(threads);
+void set_pool_threads(int threads) {
   std::lock_guard<std::mutex> lk(g_pool_mutex);
   if (g_threads.load() == threads) return;
   g_pool.reset();  // its workers finish and exit; the next loop starts a pool of the new size

@@ -24,4 +24,8 @@ int parallel_for(void *uc, halide_task_t f, int min, int size, uint8_t *closure)
 // also Halide's own thread count. Default: $HL_NUM_THREADS, else one per core.
 void set_kernel_threads(int threads);
 
+// The pool's part of set_kernel_threads (parallel.cpp; the Halide runtime
+// hooks are in halide_hooks.cpp).
+void set_pool_threads(int threads);
+
 }  // namespace rnnc_rt
