@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -25,6 +26,14 @@ std::string cache_key(const std::string &what, const TargetInfo &target) {
 void generate(const kernels::KernelDesc &d, const TargetInfo &target, const std::string &path) {
   BuiltKernel k = build_kernel(d, target.kernels);
   k.pipeline.compile_to_object(path, k.arguments(), kernel_symbol(d), target.kernels);
+  // For schedule work: RNNC_KERNEL_STMT=DIR also writes each generated
+  // kernel's lowered loop nest and assembly there (kernels found in the cache
+  // are not generated, so pair it with a fresh --cache-dir).
+  if (const char *dir = std::getenv("RNNC_KERNEL_STMT"); dir && *dir) {
+    const std::string base = std::string(dir) + "/" + d.name();
+    k.pipeline.compile_to_lowered_stmt(base + ".stmt", k.arguments(), Halide::Text, target.kernels);
+    k.pipeline.compile_to_assembly(base + ".s", k.arguments(), kernel_symbol(d), target.kernels);
+  }
 }
 
 std::string slurp(const std::string &path) {
