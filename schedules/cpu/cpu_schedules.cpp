@@ -48,6 +48,9 @@ void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, 
 // across rows (cell steps, small products). With blocks of `block_tiles`
 // tiles they are jb { ro { jt { ri { ji } } } }: a block of weights stays in
 // L2 while every row passes by, rows split across threads (large products).
+// Products (block_tiles > 0) always take the blocked order, a single block
+// when all their weights fit: a row tile's (gathered, staged) inputs are then
+// read once per block instead of once per unit tile (schedules/cpu/NOTES.md).
 // Specialised on the runtime row count: threads above the parallel
 // threshold, row tiles when there are enough rows, one row at a time below.
 void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kernels::PackedProduct> prods,
@@ -55,7 +58,8 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
   Var jo("jo_t"), ji("ji_t"), ro("ro_t"), ri("ri_t"), jb("jb_t"), jt("jt_t");
   if (!rows.defined()) rows = out.output_buffers()[0].dim(1).extent();
   const int64_t unit_tiles = ceil_div(units, s.tile);
-  const bool blocked = block_tiles > 0 && block_tiles < unit_tiles;
+  const bool blocked = block_tiles > 0;
+  block_tiles = static_cast<int>(std::min<int64_t>(block_tiles, unit_tiles));
   const bool guard = units % s.tile != 0;
   auto apply = [&](Stage st, int row_tile, bool parallel) {
     st.split(j, jo, ji, s.tile, guard ? TailStrategy::GuardWithIf : TailStrategy::Auto)
