@@ -25,10 +25,11 @@ ordered params_json(const ScheduleParams &p) {
   return ordered{{"tile", p.tile},           {"vector", p.vector},
                  {"row_tile", p.row_tile},   {"parallel_rows", p.parallel_rows},
                  {"block_kib", p.block_kib}, {"row_chunk", p.row_chunk},
-                 {"split", p.split},         {"pack_vector", p.pack_vector}};
+                 {"split", p.split},         {"pack_vector", p.pack_vector},
+                 {"row_units", p.row_units}};
 }
 
-// Every field must be present and an integer.
+// Every field must be present and an integer (row_units may be absent).
 ScheduleParams params_from(const json &j) {
   ScheduleParams p;
   auto get = [&](const char *k, int &dst) {
@@ -43,6 +44,9 @@ ScheduleParams params_from(const json &j) {
   get("row_chunk", p.row_chunk);
   get("split", p.split);
   get("pack_vector", p.pack_vector);
+  // Records written before the field existed kept whole tiles live.
+  p.row_units = 0;
+  if (j.contains("row_units")) get("row_units", p.row_units);
   return p;
 }
 

@@ -12,6 +12,7 @@ namespace rnnc::schedules {
 
 struct ScheduleParams {
   int tile = 8;           // output columns (hidden units) per register tile; packed weight tile width
+  int row_units = 0;      // steps: units whose accumulators a tile of several rows keeps live at once (0: tile)
   int vector = 8;         // SIMD width in floats
   int row_tile = 4;       // rows (sequences) per register tile
   int parallel_rows = 0;  // run threads when a call has at least this many rows (0: never)

@@ -37,9 +37,25 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // The product mm(ji, g, jo, r) is computed per register tile of the consumer:
 // `tile` hidden units x its gates x the rows of the tile, accumulated over k
 // with the accumulators in registers.
-void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, const ScheduleParams &s) {
+// With row_units, a tile of several rows (rows >= row_tile) accumulates its
+// units in groups of row_units, one group's accumulators live across the k
+// loop at a time: the packed tile is sized for one row (its gates x tile /
+// vector accumulators), the group for row_tile rows (schedules/cpu/NOTES.md).
+void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, const ScheduleParams &s,
+                const Expr &rows) {
   p.mm.compute_at(consumer, at).bound(p.ji, 0, s.tile).vectorize(p.ji, s.vector).unroll(p.ji);
-  p.mm.update().reorder(p.ji, p.g, p.r, p.k.x).vectorize(p.ji, s.vector).unroll(p.ji).unroll(p.g).unroll(p.r);
+  Stage u = p.mm.update();
+  if (s.row_units > 0 && s.row_units < s.tile && s.row_tile > 1) {
+    Var jg("jg"), jv("jv");
+    u.specialize(rows >= s.row_tile)
+        .split(p.ji, jg, jv, s.row_units)
+        .reorder(jv, p.g, p.r, p.k.x, jg)
+        .vectorize(jv, s.vector)
+        .unroll(jv)
+        .unroll(p.g)
+        .unroll(p.r);
+  }
+  u.reorder(p.ji, p.g, p.r, p.k.x).vectorize(p.ji, s.vector).unroll(p.ji).unroll(p.g).unroll(p.r);
 }
 
 // Tiles out(j, r) (which consumes `p`) into register tiles of `tile` units x
@@ -88,7 +104,7 @@ void tile_rows_and_units(Func &out, const Var &j, const Var &r, std::vector<kern
     apply(out.specialize(rows >= s.row_tile), s.row_tile, false);
   apply(out, 1, false);
   for (kernels::PackedProduct &p : prods) {
-    product_at(p, out, blocked ? jt : ro, s);
+    product_at(p, out, blocked ? jt : ro, s, rows);
     // A gathered operand is copied per row tile into a contiguous block
     // (schedules/cpu/NOTES.md): the register tile then broadcasts from fixed
     // offsets instead of recomputing each row's address in the k loop.
@@ -135,14 +151,30 @@ ScheduleParams step_defaults(const KernelDesc &d, const Target &target) {
   // The tile holds enough vectors for at least four accumulators per row,
   // so that a single row (batch 1, a row tile's tail) is not bound by the
   // FMA latency (schedules/cpu/NOTES.md); rows fill the rest of the budget.
+  // The tile of several rows holds enough vectors for four accumulators
+  // per row where the gates allow (rnn and every backward: 4 vectors, lstm:
+  // 1) and fills the rest of the budget with rows. The GRU's three gates
+  // give it three: there a row alone (batch 1, the tail of a row tile) uses
+  // a wider tile, 4 vectors (12 accumulators, one contiguous stream of
+  // weights per k), which the tiles of several rows take 1 vector
+  // (row_units) at a time (schedules/cpu/NOTES.md: a gru -6 %, a gru_onnx
+  // -20 % at batch 1; the same for the LSTM and the backward steps cost
+  // 2-14 % at batch 64).
   const int nv = target.natural_vector_size<float>();
   const bool backward = is_step_bwd(d.family);
   const int gates = backward ? 1 : d.g;
-  const int vectors = std::max(1, 4 / gates);
+  const int row_vectors = std::max(1, 4 / gates);
+  const int group = pow2_at_least(std::min<int64_t>(d.h, int64_t{nv} * row_vectors), 4);
   ScheduleParams s;
-  s.tile = pow2_at_least(std::min<int64_t>(d.h, int64_t{nv} * vectors), 4);
+  const int64_t widest = std::max<int64_t>(nv, d.h / 2);  // two tiles for two threads where wide enough
+  const int one_row =
+      gates * row_vectors < 4
+          ? pow2_at_least(std::min({d.h, int64_t{nv} * pow2_at_least(ceil_div(8, gates), 1), widest}), 4)
+          : group;
+  s.tile = std::max(one_row, group);
   s.vector = std::min(nv, s.tile);
-  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (s.tile / s.vector * gates)));
+  s.row_units = group < s.tile ? group : 0;
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (group / s.vector * gates)));
   s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
   return s;
 }
@@ -189,11 +221,12 @@ ScheduleParams flat_defaults(const KernelDesc &, const Target &target) {
 
 namespace {
 
-// Vector accumulators one register tile of `p` holds.
+// Vector accumulators live at once: the larger of a tile of row_tile rows
+// (row_units or tile units) and a one-row tile (tile units).
 int accumulators(const KernelDesc &d, const ScheduleParams &p) {
-  const int per_row = p.tile / p.vector;
-  if (is_step(d.family) && !is_step_bwd(d.family)) return d.g * per_row * p.row_tile;
-  return per_row * p.row_tile;
+  const int gates = is_step(d.family) && !is_step_bwd(d.family) ? d.g : 1;
+  const int group = p.row_units > 0 && p.row_tile > 1 ? p.row_units : p.tile;
+  return std::max(group / p.vector * gates * p.row_tile, p.tile / p.vector * gates);
 }
 
 }  // namespace
@@ -208,6 +241,12 @@ std::string cpu_params_problem(const KernelDesc &d, const ScheduleParams &p, con
   if (p.row_tile < 1 || p.row_tile > 32) return "row_tile " + str(p.row_tile) + " is outside 1..32";
   if (p.parallel_rows < 0) return "parallel_rows is negative";
   if (p.block_kib < 0 || p.row_chunk < 1 || p.split < 1 || p.pack_vector < 1) return "a size is not positive";
+  if (p.row_units != 0) {
+    if (!is_step(d.family)) return "row_units applies to steps only";
+    if (p.row_units < p.vector || p.row_units % p.vector || p.tile % p.row_units)
+      return "row_units " + str(p.row_units) + " is not a multiple of the vector " + str(p.vector) +
+             " dividing the tile " + str(p.tile);
+  }
   const bool tiled = d.family == Family::kGemmFwd || d.family == Family::kGemmWgrad || is_step(d.family);
   if (tiled) {
     const int budget = accumulator_budget(nv);
@@ -258,6 +297,11 @@ std::vector<ScheduleParams> cpu_tuning_space(const KernelDesc &d, const Target &
           if (d.family == Family::kGemmFwd) {
             for (int block : {0, 128, 256, 512, 1024}) {
               p.block_kib = block;
+              add(p);
+            }
+          } else if (is_step(d.family)) {
+            for (int group = 0; group < tile; group = group ? group * 2 : vector) {
+              p.row_units = group;
               add(p);
             }
           } else {

@@ -3,6 +3,7 @@
 // tail, the parallel path) and sizes that are not multiples of the tile.
 #include <gtest/gtest.h>
 
+#include "cpu/cpu_schedules.h"
 #include "kernel_checks.h"
 
 namespace rnnc::test {
@@ -106,6 +107,9 @@ enum class CellCase { kRnnTanh, kRnnRelu, kLstm, kGruLbr, kGruOnnx };
 struct CellParam {
   CellCase cell;
   bool train;
+  // Twice the default tile, accumulated by tiles of several rows one default
+  // tile (row_units) at a time: the GRU's default, forced for the others.
+  bool grouped = false;
 };
 
 class CellStep : public ::testing::TestWithParam<CellParam> {};
@@ -135,7 +139,16 @@ TEST_P(CellStep, MatchesReference) {
         d.linear_before_reset = cp.cell == CellCase::kGruLbr;
         break;
     }
-    JitKernel kernel(d);
+    d = codegen::with_default_schedule(d, host_target());
+    if (cp.grouped) {
+      if (d.sched.row_units == 0) {
+        d.sched.row_units = d.sched.tile;
+        d.sched.tile *= 2;
+      }
+      ASSERT_EQ(schedules::cpu_params_problem(d, d.sched, host_target()), "");
+    }
+    JitKernel kernel(d, true);
+    if (cp.cell == CellCase::kGruLbr && h == 64) EXPECT_GT(kernel.desc().sched.row_units, 0) << "the GRU default";
     const int g = d.g;
     ref::Mat w = random_values(g * h * h, rng, -0.5, 0.5), b = random_values(g * h, rng);
     Halide::Buffer<float> wp = pack(w, g, h, h, kernel.desc().sched.tile);
@@ -185,7 +198,10 @@ INSTANTIATE_TEST_SUITE_P(AllCells, CellStep,
                          ::testing::Values(CellParam{CellCase::kRnnTanh, false}, CellParam{CellCase::kRnnRelu, true},
                                            CellParam{CellCase::kLstm, false}, CellParam{CellCase::kLstm, true},
                                            CellParam{CellCase::kGruLbr, false}, CellParam{CellCase::kGruLbr, true},
-                                           CellParam{CellCase::kGruOnnx, false}, CellParam{CellCase::kGruOnnx, true}));
+                                           CellParam{CellCase::kGruOnnx, false}, CellParam{CellCase::kGruOnnx, true},
+                                           CellParam{CellCase::kRnnTanh, false, true},
+                                           CellParam{CellCase::kLstm, false, true},
+                                           CellParam{CellCase::kLstm, true, true}));
 
 }  // namespace
 }  // namespace rnnc::test
