@@ -148,33 +148,20 @@ ScheduleParams step_defaults(const KernelDesc &d, const Target &target) {
   // Forward: a register tile holds the g gates of its units for each row.
   // Backward: dh_prev = W^T da, whose units are the h inputs of W, reduced
   // over g*h: one accumulator per unit and row.
-  // The tile holds enough vectors for at least four accumulators per row,
-  // so that a single row (batch 1, a row tile's tail) is not bound by the
-  // FMA latency (schedules/cpu/NOTES.md); rows fill the rest of the budget.
-  // The tile of several rows holds enough vectors for four accumulators
-  // per row where the gates allow (rnn and every backward: 4 vectors, lstm:
-  // 1) and fills the rest of the budget with rows. The GRU's three gates
-  // give it three: there a row alone (batch 1, the tail of a row tile) uses
-  // a wider tile, 4 vectors (12 accumulators, one contiguous stream of
-  // weights per k), which the tiles of several rows take 1 vector
-  // (row_units) at a time (schedules/cpu/NOTES.md: a gru -6 %, a gru_onnx
-  // -20 % at batch 1; the same for the LSTM and the backward steps cost
-  // 2-14 % at batch 64).
+  // The tile holds enough vectors for four accumulators per row where the
+  // gates allow (rnn and every backward: 4 vectors, lstm: 1; the GRU's three
+  // gates give it three), so that a single row (batch 1, a row tile's tail)
+  // is not bound by the FMA latency; rows fill the rest of the budget. A wider
+  // one-row tile taken in groups of row_units by the tiles of several rows
+  // (the GRU: tile 64, row_units 16) is left to `rnnc tune`: it is 15-30 %
+  // faster at batch 1 and 8-16 % slower at batch 64 (schedules/cpu/NOTES.md).
   const int nv = target.natural_vector_size<float>();
   const bool backward = is_step_bwd(d.family);
   const int gates = backward ? 1 : d.g;
-  const int row_vectors = std::max(1, 4 / gates);
-  const int group = pow2_at_least(std::min<int64_t>(d.h, int64_t{nv} * row_vectors), 4);
   ScheduleParams s;
-  const int64_t widest = std::max<int64_t>(nv, d.h / 2);  // two tiles for two threads where wide enough
-  const int one_row =
-      gates * row_vectors < 4
-          ? pow2_at_least(std::min({d.h, int64_t{nv} * pow2_at_least(ceil_div(8, gates), 1), widest}), 4)
-          : group;
-  s.tile = std::max(one_row, group);
+  s.tile = pow2_at_least(std::min<int64_t>(d.h, int64_t{nv} * std::max(1, 4 / gates)), 4);
   s.vector = std::min(nv, s.tile);
-  s.row_units = group < s.tile ? group : 0;
-  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (group / s.vector * gates)));
+  s.row_tile = std::max(1, std::min(8, accumulator_budget(nv) / (s.tile / s.vector * gates)));
   s.parallel_rows = static_cast<int>(parallel_rows_for(2 * d.g * d.h * d.h));
   return s;
 }
