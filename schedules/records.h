@@ -7,6 +7,8 @@
 // family's rules, is reported and left out.
 #pragma once
 
+#include <rnnc_version.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -19,9 +21,10 @@
 namespace rnnc::schedules {
 
 // Bumped whenever a schedule's meaning for given parameters changes, so
-// that records measured with an older meaning read as stale.
-constexpr int kScheduleVersion = 1;
-constexpr const char *kRnncVersion = "0.1.0";
+// that records measured with an older meaning read as stale. 2: products
+// whose weights fit one block take the blocked (rows-outer) order.
+constexpr int kScheduleVersion = 2;
+constexpr const char *kRnncVersion = RNNC_VERSION;
 
 struct TuningRecord {
   std::string workload;  // KernelDesc::workload_key()

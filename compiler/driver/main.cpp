@@ -13,11 +13,13 @@
 #include "import/onnx_import.h"
 #include "tune/tune_model.h"
 
+#include <rnnc_version.h>
+
 namespace po = boost::program_options;
 
 namespace {
 
-constexpr const char *kVersion = "rnnc 0.1.0 (Halide 14)";
+constexpr const char *kVersion = "rnnc " RNNC_VERSION " (Halide 14)";
 
 void print_overview(std::ostream &out) {
   out << "usage: rnnc <command> [options]\n\n"
