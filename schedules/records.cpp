@@ -29,7 +29,7 @@ ordered params_json(const ScheduleParams &p) {
                  {"row_units", p.row_units}};
 }
 
-// Every field must be present and an integer (row_units may be absent).
+// Every field must be present and an integer.
 ScheduleParams params_from(const json &j) {
   ScheduleParams p;
   auto get = [&](const char *k, int &dst) {
@@ -44,9 +44,7 @@ ScheduleParams params_from(const json &j) {
   get("row_chunk", p.row_chunk);
   get("split", p.split);
   get("pack_vector", p.pack_vector);
-  // Records written before the field existed kept whole tiles live.
-  p.row_units = 0;
-  if (j.contains("row_units")) get("row_units", p.row_units);
+  get("row_units", p.row_units);
   return p;
 }
 

@@ -44,18 +44,19 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 void product_at(kernels::PackedProduct &p, const Func &consumer, const Var &at, const ScheduleParams &s,
                 const Expr &rows) {
   p.mm.compute_at(consumer, at).bound(p.ji, 0, s.tile).vectorize(p.ji, s.vector).unroll(p.ji);
+  // The register tile: units (vectors) x gates x rows, unrolled inside k.
+  auto registers = [&](Stage st, const Var &units) {
+    st.vectorize(units, s.vector).unroll(units).unroll(p.g).unroll(p.r);
+  };
   Stage u = p.mm.update();
   if (s.row_units > 0 && s.row_units < s.tile && s.row_tile > 1) {
     Var jg("jg"), jv("jv");
-    u.specialize(rows >= s.row_tile)
-        .split(p.ji, jg, jv, s.row_units)
-        .reorder(jv, p.g, p.r, p.k.x, jg)
-        .vectorize(jv, s.vector)
-        .unroll(jv)
-        .unroll(p.g)
-        .unroll(p.r);
+    Stage grouped = u.specialize(rows >= s.row_tile);
+    grouped.split(p.ji, jg, jv, s.row_units).reorder(jv, p.g, p.r, p.k.x, jg);
+    registers(grouped, jv);
   }
-  u.reorder(p.ji, p.g, p.r, p.k.x).vectorize(p.ji, s.vector).unroll(p.ji).unroll(p.g).unroll(p.r);
+  u.reorder(p.ji, p.g, p.r, p.k.x);
+  registers(u, p.ji);
 }
 
 // Tiles out(j, r) (which consumes `p`) into register tiles of `tile` units x
