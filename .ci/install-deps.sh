@@ -1,16 +1,21 @@
 #!/bin/sh
 # Installs the Debian 12 packages rnnc needs to build and test (and, with
 # --bench, the references its benchmarks compare against; with --python,
-# PyTorch for python/rnnc_export.py and the fixture scripts). Idempotent: does
+# ONNX for the fixture scripts). Idempotent: does
 # nothing when everything is present.
 set -eu
 
 # libonnx-dev + libprotobuf-dev: `rnnc import` reads ONNX with the ONNX project's own protobuf
 # classes; libonnx-testdata: the ONNX backend node tests its tests run.
-packages="cmake make g++ binutils libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev libonnx-testdata"
-# --python: what python/rnnc_export.py and the fixture scripts need.
+# libssl-dev: the SHA-256 of the model file recorded in each generated library.
+packages="cmake make g++ binutils libssl-dev libhalide14-0-dev libtomlplusplus-dev libboost-program-options-dev libgtest-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev libonnx-testdata"
+# python3-numpy + python3-torch: the tests of the generated Python modules.
+packages="$packages python3-numpy python3-torch"
+# pkgconf (pkg-config): the e2e test of the .pc file every compile writes.
+packages="$packages pkgconf"
+# --python: what python/rnnc_export.py and the fixture scripts need besides.
 if [ "${1:-}" = "--python" ]; then
-  packages="$packages python3-torch python3-numpy python3-onnx"
+  packages="$packages python3-onnx"
 fi
 if [ "${1:-}" = "--bench" ]; then
   # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).

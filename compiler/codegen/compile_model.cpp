@@ -1,5 +1,6 @@
 #include "codegen/compile_model.h"
 
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,8 @@
 #include "frontend/parser.h"
 #include "plan/plan.h"
 #include "records.h"
+
+#include <rnnc_version.h>
 
 namespace rnnc::codegen {
 
@@ -42,6 +45,24 @@ std::string find_cxx() {
 void require_tool(const std::string &tool) {
   if (!run_process({tool, "--version"}).started)
     throw std::runtime_error("'" + tool + "' was not found; rnnc needs it to build libraries (install binutils)");
+}
+
+// The SHA-256 of a file's bytes, as `sha256sum` prints it.
+std::string sha256_hex_of_file(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("cannot hash " + path);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
 }
 
 // Removes the work directory unless asked to keep it.
@@ -116,9 +137,13 @@ CompileReport compile_model(const CompileOptions &opt) {
 
   const auto tl = Clock::now();
   const std::string &n = graph.name;
-  write_text(w + n + "_glue.cpp", emit_glue(graph, plan, report.kernels));
+  const Provenance provenance{RNNC_VERSION, sha256_hex_of_file(opt.model_path), report.target};
+  write_text(w + n + "_glue.cpp", emit_glue(graph, plan, report.kernels, provenance));
   write_text(w + n + ".h", emit_header(graph, plan));
   write_text(w + n + "_main.cpp", emit_main(graph));
+  write_text(w + n + ".py", emit_python_module(graph, plan, RNNC_VERSION));
+  write_text(w + n + "_torch.py", emit_torch_module(graph, plan, RNNC_VERSION));
+  write_text(w + n + ".pc", emit_pkgconfig(graph));
   std::string syms;
   for (const std::string &s : exported_symbols(n)) syms += s + "\n";
   write_text(w + "exported.txt", syms);
@@ -146,7 +171,8 @@ CompileReport compile_model(const CompileOptions &opt) {
   report.link_seconds = std::chrono::duration<double>(Clock::now() - tl).count();
 
   // Everything built: move the results in, one rename each.
-  for (const std::string &f : {"lib" + n + ".so", "lib" + n + ".a", n + ".h", n}) {
+  for (const std::string &f :
+       {"lib" + n + ".so", "lib" + n + ".a", n + ".h", n + ".pc", n + ".py", n + "_torch.py", n}) {
     const std::string dst = (fs::path(opt.out_dir) / f).string();
     fs::rename(w + f, dst);
     report.outputs.push_back(dst);

@@ -11,6 +11,7 @@
 #include "driver/commands.h"
 #include "frontend/diagnostics.h"
 #include "import/onnx_import.h"
+#include "rnnc/edit_distance.h"
 #include "tune/tune_model.h"
 
 #include <rnnc_version.h>
@@ -40,22 +41,43 @@ struct Usage {
 
 // Parses a command's flags, MODEL being its one positional argument. With
 // --help prints the options and returns nullopt (the command then exits 0).
-std::optional<po::variables_map> parse(po::options_description &desc, const std::vector<std::string> &args) {
+// Option names must be given in full, as in the generated programs: an
+// abbreviation that names one option today could name two after the next
+// option is added. An unknown one is refused with the nearest name.
+std::optional<po::variables_map> parse(const std::string &command, po::options_description &desc,
+                                       const std::vector<std::string> &args) {
   desc.add_options()("help,h", "this text");
   po::positional_options_description pos;
   pos.add("model", 1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
     if (vm.count("help")) {
       std::cout << desc;
       return std::nullopt;
     }
     po::notify(vm);
+  } catch (const po::unknown_option &e) {
+    // Boost names the option as given, with "=value" when it had one.
+    const std::string token = e.get_option_name(), given = token.substr(0, token.find('='));
+    std::string best;
+    if (given.rfind("--", 0) == 0) {
+      std::vector<std::string> names;
+      for (const auto &o : desc.options())
+        if (!o->long_name().empty()) names.push_back(o->long_name());
+      best = rnnc_rt::nearest_option(given.substr(2), names);
+    }
+    throw Usage{"unknown option '" + given + "' for '" + command + "'" +
+                (best.empty() ? "" : "; did you mean '--" + best + "'?")};
   } catch (const po::error &e) {
     throw Usage{e.what()};
   }
   return vm;
+}
+
+rnnc::ReportFormat report_format(const po::variables_map &vm) {
+  return vm.count("json") ? rnnc::ReportFormat::kJson : rnnc::ReportFormat::kText;
 }
 
 // --cache-dir, else $RNNC_CACHE_DIR or ~/.cache/rnnc.
@@ -70,7 +92,7 @@ int cmd_check(const std::vector<std::string> &args) {
   desc.add_options()("model", po::value(&model)->required(), "model file")(
       "json", "print the layer table as one JSON object")("dump", "print the graph IR and the plan")(
       "target", po::value(&target)->default_value("host"), "target of the plan shown by --dump");
-  const std::optional<po::variables_map> parsed = parse(desc, args);
+  const std::optional<po::variables_map> parsed = parse("check", desc, args);
   if (!parsed) return 0;
   const po::variables_map &vm = *parsed;
   if (vm.count("json") && vm.count("dump")) throw Usage{"--json and --dump exclude each other"};
@@ -98,8 +120,9 @@ int cmd_compile(const std::vector<std::string> &args) {
       "batch", po::value(&opt.batch)->default_value(0),
       "with --schedules: sequences per call to choose records for (default: the records' own)")(
       "steps", po::value(&opt.steps)->default_value(0),
-      "with --schedules: steps per sequence to choose records for (default: the records' own)");
-  const std::optional<po::variables_map> parsed = parse(desc, args);
+      "with --schedules: steps per sequence to choose records for (default: the records' own)")(
+      "json", "print the report as one JSON object (warnings stay on stderr)");
+  const std::optional<po::variables_map> parsed = parse("compile", desc, args);
   if (!parsed) return 0;
   const po::variables_map &vm = *parsed;
   if (opt.jobs < 1) throw Usage{"--jobs must be at least 1"};
@@ -112,8 +135,7 @@ int cmd_compile(const std::vector<std::string> &args) {
   if (opt.batch < 0 || opt.steps < 0) throw Usage{"--batch and --steps must not be negative"};
   rnnc::codegen::CompileReport r = rnnc::codegen::compile_model(opt);
   for (const std::string &w : r.schedule_warnings) std::cerr << "rnnc compile: warning: " << w << "\n";
-  for (const std::string &n : r.schedule_notes) std::cout << "  schedule: " << n << "\n";
-  rnnc::print_compile_report(r, std::cout);
+  rnnc::print_compile_report(r, report_format(vm), std::cout);
   return 0;
 }
 
@@ -135,8 +157,9 @@ int cmd_tune(const std::vector<std::string> &args) {
       "time-budget", po::value(&opt.time_budget_s)->default_value(300), "seconds for the whole search and bench")(
       "no-bench", "skip timing the whole model with and without the records")(
       "cache-dir", po::value<std::string>(), "kernel cache for the bench's compiles (default as for compile)")(
-      "seed", po::value(&opt.seed)->default_value(1), "order of the candidates and the generated data");
-  const std::optional<po::variables_map> parsed = parse(desc, args);
+      "seed", po::value(&opt.seed)->default_value(1), "order of the candidates and the generated data")(
+      "json", "print the report as one JSON object (the progress line stays on stderr)");
+  const std::optional<po::variables_map> parsed = parse("tune", desc, args);
   if (!parsed) return 0;
   const po::variables_map &vm = *parsed;
   if (opt.batch < 0 || opt.steps < 0 || opt.threads < 0)
@@ -151,7 +174,7 @@ int cmd_tune(const std::vector<std::string> &args) {
     if (!tty) return;
     std::cerr << "\r\033[K" << line << std::flush;
   });
-  rnnc::print_tune_report(r, opt.out_path, std::cout);
+  rnnc::print_tune_report(r, opt.out_path, report_format(vm), std::cout);
   return 0;
 }
 
@@ -163,14 +186,12 @@ int cmd_import(const std::vector<std::string> &args) {
   rnnc::onnx_import::ImportOptions opt;
   desc.add_options()("model", po::value(&opt.onnx_path)->required(), "ONNX model")(
       "output,o", po::value(&opt.toml_path)->required(), "model file to write")(
-      "weights", po::value(&opt.weights_path)->required(), "safetensors weights to write");
-  const std::optional<po::variables_map> parsed = parse(desc, args);
+      "weights", po::value(&opt.weights_path)->required(), "safetensors weights to write")(
+      "json", "print the report as one JSON object");
+  const std::optional<po::variables_map> parsed = parse("import", desc, args);
   if (!parsed) return 0;
   const rnnc::onnx_import::ImportReport r = rnnc::onnx_import::import_onnx(opt);
-  std::cout << "model " << r.model_name << "\n";
-  for (const std::string &l : r.layers) std::cout << "  " << l << "\n";
-  for (const std::string &b : r.bindings) std::cout << "  " << b << "\n";
-  std::cout << "  wrote " << opt.toml_path << "\n  wrote " << opt.weights_path << "\n";
+  rnnc::print_import_report(r, opt, report_format(*parsed), std::cout);
   return 0;
 }
 

@@ -23,6 +23,8 @@
 #include "io/safetensors.h"
 #include "ir/graph.h"
 
+#include <rnnc_version.h>
+
 namespace rnnc::onnx_import {
 
 namespace {
@@ -1495,7 +1497,9 @@ void Importer::write_weights(const ir::Graph &graph) const {
     }
     file.tensors.push_back(std::move(st));
   }
+  file.metadata.push_back({"format", "pt"});
   file.metadata.push_back({"source", opt_.onnx_path});
+  file.metadata.push_back({"rnnc_version", RNNC_VERSION});
   rnnc_rt::write_safetensors(opt_.weights_path, file);
 }
 

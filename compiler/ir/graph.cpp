@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 namespace rnnc::ir {
 
 std::string TensorType::str() const {
@@ -341,19 +343,13 @@ std::string describe_impl(const Graph &g, const Node &n) {
   return s.str();
 }
 
-std::string json_escape(const std::string &s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o;
-}
-
-std::string shape_json(const TensorType &t) {
-  std::string s = t.per_step ? "[\"B\", \"T\"" : "[\"B\"";
-  if (!t.tokens) s += ", " + std::to_string(t.width);
-  return s + "]";
+// [B, T, width], [B, width], [B, T] or [B] as a JSON array ("B" and "T" are
+// the symbolic batch and time).
+nlohmann::ordered_json shape_json(const TensorType &t) {
+  nlohmann::ordered_json s = nlohmann::ordered_json::array({"B"});
+  if (t.per_step) s.push_back("T");
+  if (!t.tokens) s.push_back(t.width);
+  return s;
 }
 
 }  // namespace
@@ -404,18 +400,18 @@ std::string layer_table(const Graph &g) {
 }
 
 std::string layer_table_json(const Graph &g) {
-  std::ostringstream s;
-  s << "{\"layers\": [";
-  bool first = true;
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (size_t i = 1; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
-    s << (first ? "" : ", ") << "{\"index\": " << n.layer << ", \"kind\": \"" << node_kind(n) << "\", \"details\": \""
-      << json_escape(node_details(g, n)) << "\", \"output_shape\": " << shape_json(n.out)
-      << ", \"params\": " << g.param_count(static_cast<int>(i)) << "}";
-    first = false;
+    layers.push_back({{"index", n.layer},
+                      {"kind", node_kind(n)},
+                      {"details", node_details(g, n)},
+                      {"output_shape", shape_json(n.out)},
+                      {"params", g.param_count(static_cast<int>(i))}});
   }
-  s << "], \"total_params\": " << g.total_params() << "}";
-  return s.str();
+  const nlohmann::ordered_json doc = {
+      {"model", g.name}, {"layers", layers}, {"total_params", g.total_params()}, {"loss", to_string(g.loss)}};
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace rnnc::ir

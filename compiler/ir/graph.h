@@ -137,7 +137,9 @@ std::string print_graph(const Graph &g);
 // The layer table of `rnnc check`: kind, output shape, parameters per layer.
 std::string layer_table(const Graph &g);
 
-// The layer table as one JSON object {"layers": [...], "total_params": N}.
+// The layer table as one JSON object {"model": name, "layers": [{"index",
+// "kind", "details", "output_shape", "params"}, ...], "total_params": N,
+// "loss": kind}: every [[layers]] entry, not the input.
 std::string layer_table_json(const Graph &g);
 
 }  // namespace rnnc::ir

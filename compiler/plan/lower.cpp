@@ -175,6 +175,8 @@ class Lowerer {
   static Arg zeros(int64_t n) { return Arg{kArgZeros, static_cast<int>(n)}; }
   static Arg input() { return Arg{kArgInput, 0}; }
   static Arg const_f(double v) { return Arg{kArgConstF, 0, kSliceAll, static_cast<float>(v)}; }
+  // A dropout site's rate, which the runtime zeroes for a batch run without dropout.
+  static Arg dropout_rate(double p) { return Arg{kArgDropoutRate, 0, kSliceAll, static_cast<float>(p)}; }
   static Arg const_i(int v) { return Arg{kArgConstI, v}; }
   static Arg scalar(RuntimeScalar s) { return Arg{kArgScalar, s}; }
   static Arg flat(FlatArray a, int64_t row0 = 0, int64_t n = 0) { return Arg{kArgFlat, a, kSliceAll, 0.0f, row0, n}; }
@@ -278,7 +280,7 @@ class Lowerer {
     d.n = v.width;
     const int out = buffer(tag + ".dropped", rows, v.width);
     const int site = next_site_++;
-    steps.push_back(call(kernel(d), {buf(in), scalar(kScalarDropoutSeed), const_i(site), const_f(p), buf(out)},
+    steps.push_back(call(kernel(d), {buf(in), scalar(kScalarDropoutSeed), const_i(site), dropout_rate(p), buf(out)},
                          tag + ": dropout p=" + std::to_string(p)));
     TapeEntry e;
     e.kind = TapeEntry::kDropout;
@@ -528,6 +530,7 @@ class Lowerer {
     const int64_t width = plan_.output_width;
     plan_.loss_buffer = buffer("loss", rows, 1);
     const int dout = buffer("output.grad", rows, width);
+    plan_.output_grad_buffer = dout;
     KernelDesc d;
     d.n = width;
     const bool ce = g_.loss == LossKind::kCrossEntropy;
@@ -586,7 +589,7 @@ class Lowerer {
     d.n = e.n;
     const int dx = buffer(e.tag + ".dropout.grad", e.rows, e.n);
     steps.push_back(call(kernel(d),
-                         {buf(gr.buffer), scalar(kScalarDropoutSeed), const_i(e.site), const_f(e.p), buf(dx)},
+                         {buf(gr.buffer), scalar(kScalarDropoutSeed), const_i(e.site), dropout_rate(e.p), buf(dx)},
                          e.tag + ": dropout gradient"));
     Grad o;
     o.buffer = dx;
@@ -789,10 +792,12 @@ class Lowerer {
     // directions' input-side gradients times W_ih, the reverse one gathered
     // back from reverse order.
     const Value &in = e.in;
-    if (in.kind == Value::kInput) return Grad{};
     const int64_t in_width = in.width;
     const std::string itag = e.tag + ".in.grad";
     const int dx = buffer(itag, kRowsPacked, in_width);
+    // The features' gradient only for those who ask (<name>_backward), in a list of its own.
+    std::vector<Step> &dx_steps = in.kind == Value::kInput ? plan_.input_grad : steps;
+    if (in.kind == Value::kInput) plan_.input_grad_buffer = dx;
     const bool two = e.dirs.size() == 2;
     const KernelDesc gd = gemm_desc(gates * h, in_width, !two && e.dirs[0].reverse, two ? 2 : 1);
     std::vector<Term> terms;
@@ -804,7 +809,8 @@ class Lowerer {
       t.packed = packed(e.dirs[k].p.w_ih, gd, 1, in_width, gates * h, true);
       terms.push_back(t);
     }
-    steps.push_back(gemm(terms, gates * h, in_width, zeros(in_width), dx, e.tag + ": input gradient"));
+    dx_steps.push_back(gemm(terms, gates * h, in_width, zeros(in_width), dx, e.tag + ": input gradient"));
+    if (in.kind == Value::kInput) return Grad{};
     if (in.kind == Value::kEmbedded) {
       KernelDesc sd;
       sd.family = Family::kScatterRows;

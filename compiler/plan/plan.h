@@ -71,9 +71,14 @@ struct Plan {
   std::vector<Packed> packed;
   std::vector<Buffer> buffers;
   std::vector<Step> infer, train_fwd, loss, train_bwd, grad_norm, update;
+  // Features input: dL/dx of the first recurrent layer, run after train_bwd
+  // only when asked for (training does not need it).
+  std::vector<Step> input_grad;
   int output_buffer = -1;
-  int loss_buffer = -1;       // training only
-  int grad_sq_buffer = -1;    // training only
+  int loss_buffer = -1;         // training only
+  int grad_sq_buffer = -1;      // training only
+  int output_grad_buffer = -1;  // training only: dL/d(output), written by the loss steps
+  int input_grad_buffer = -1;   // features input, training only: dL/dx [R, input_size] packed
   std::vector<State> states;  // PyTorch h_n order: layer-major, direction-minor
   int64_t output_width = 0;
   bool per_step_output = false;

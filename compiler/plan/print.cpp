@@ -66,6 +66,9 @@ std::string arg_str(const Arg &a, const Plan &p, const ir::Graph &g) {
     case kArgConstF:
       s << a.fvalue;
       break;
+    case kArgDropoutRate:
+      s << "dropout rate " << a.fvalue;
+      break;
     case kArgConstI:
       s << a.id;
       break;
@@ -154,6 +157,7 @@ std::string print_plan(const Plan &p, const ir::Graph &g) {
   print_steps(s, "training backward", p.train_bwd, p, g);
   print_steps(s, "gradient norms", p.grad_norm, p, g);
   print_steps(s, "optimizer update", p.update, p, g);
+  print_steps(s, "input gradient", p.input_grad, p, g);
   s << "output: %" << p.buffers[p.output_buffer].name << (p.per_step_output ? " (per step)" : "") << "\n";
   return s.str();
 }

@@ -11,6 +11,10 @@ using kernels::ArgType;
 
 namespace {
 
+bool is_scalar_arg(const Arg &a) {
+  return a.kind == kArgConstF || a.kind == kArgConstI || a.kind == kArgScalar || a.kind == kArgDropoutRate;
+}
+
 class Verifier {
  public:
   Verifier(const Plan &p, const ir::Graph &g) : p_(p), g_(g) {}
@@ -35,6 +39,7 @@ class Verifier {
     check_list(p_.train_bwd, "train_bwd");
     check_list(p_.grad_norm, "grad_norm");
     check_list(p_.update, "update");
+    check_list(p_.input_grad, "input_grad");
     if (!p_.train_bwd.empty()) check_gradient_coverage();
     check_states();
     if (p_.output_buffer < 0 || p_.output_buffer >= static_cast<int>(p_.buffers.size())) fail("no output buffer");
@@ -222,10 +227,10 @@ class Verifier {
       const std::string aw = where + " argument '" + want.name + "'";
       const bool scalar = want.type == ArgType::kScalarF32 || want.type == ArgType::kScalarI32;
       if (scalar) {
-        if (a.kind != kArgConstF && a.kind != kArgConstI && a.kind != kArgScalar) fail(aw + ": expects a scalar");
+        if (!is_scalar_arg(a)) fail(aw + ": expects a scalar");
         continue;
       }
-      if (a.kind == kArgConstF || a.kind == kArgConstI || a.kind == kArgScalar) fail(aw + ": expects a buffer");
+      if (is_scalar_arg(a)) fail(aw + ": expects a buffer");
       if (is_float(a) != (want.type == ArgType::kBufferF32)) fail(aw + ": element type differs");
       if (dims_of(a) != want.dims)
         fail(aw + ": has " + std::to_string(dims_of(a)) + " dimensions, expects " + std::to_string(want.dims));

@@ -114,6 +114,23 @@ int api_train_step(Model *m, const void *inputs, const int32_t *lengths, const v
   });
 }
 
+int api_forward_train(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                      const float *c0, int dropout, uint64_t dropout_seed, float *outputs, float *h_n, float *c_n) {
+  return guarded([&] {
+    if (!m) throw RtError("model is NULL");
+    forward_train(*m, inputs, lengths, n, t, h0, c0, dropout != 0, dropout_seed, outputs, h_n, c_n);
+  });
+}
+
+int api_backward(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                 const float *c0, int dropout, uint64_t dropout_seed, const float *grad_outputs, float *param_grads,
+                 float *input_grads) {
+  return guarded([&] {
+    if (!m) throw RtError("model is NULL");
+    backward(*m, inputs, lengths, n, t, h0, c0, dropout != 0, dropout_seed, grad_outputs, param_grads, input_grads);
+  });
+}
+
 Model *api_open(const ModelDesc *desc, const char *weights_path) {
   Model *result = nullptr;
   guarded([&] {

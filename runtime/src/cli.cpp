@@ -33,15 +33,9 @@ bool Options::parse(const std::vector<std::string> &args) {
     }
     const OptionSpec *spec = find(name);
     if (!spec) {
-      std::string best;
-      int best_d = 3;
-      for (const auto &s : specs_) {
-        const int d = edit_distance(name, s.name);
-        if (d < best_d) {
-          best_d = d;
-          best = s.name;
-        }
-      }
+      std::vector<std::string> names;
+      for (const auto &s : specs_) names.push_back(s.name);
+      const std::string best = nearest_option(name, names);
       throw UsageError("unknown option '--" + name + "' for '" + command_ + "'" +
                        (best.empty() ? "" : "; did you mean '--" + best + "'?"));
     }

@@ -3,20 +3,58 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "error.h"
 #include "io/file.h"
 #include "io/npy.h"
+#include "io/npz.h"
 
 namespace rnnc_rt {
+
+bool is_npz_path(const std::string &path) { return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0; }
+
+namespace {
+
+// One array of a data file and its name in messages: a .npy file, or the
+// member `key` of an .npz ("<path>[key]").
+struct DataArray {
+  NpyArray array;
+  std::string name;
+};
+
+// Reads `key` from an .npz (nullopt when absent and not required) or the
+// whole .npy.
+std::optional<DataArray> read_data_array(const std::string &path, const std::string &key, bool required) {
+  if (!is_npz_path(path)) return DataArray{read_npy(path), path};
+  std::vector<NpzMember> members = read_npz(path);
+  std::string keys;
+  for (NpzMember &m : members) {
+    if (m.key == key) return DataArray{std::move(m.array), path + "[" + key + "]"};
+    keys += (keys.empty() ? "'" : ", '") + m.key + "'";
+  }
+  if (!required) return std::nullopt;
+  throw RtError(path + ": holds no array '" + key + "' (it holds " + (keys.empty() ? "none" : keys) +
+                "); an .npz data set keeps its arrays under the keys 'inputs', 'lengths' and 'labels'");
+}
+
+}  // namespace
 
 const void *Dataset::inputs_of(const ModelDesc &d, int64_t i) const {
   if (d.input_kind == kInputTokens) return tokens.data() + i * t;
   return features.data() + i * t * d.input_size;
 }
 
-Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const std::string &lengths_path) {
-  NpyArray in = read_npy(inputs_path);
+Dataset load_dataset(const ModelDesc &d, const std::string &inputs_file, const std::string &lengths_file) {
+  DataArray in_file = *read_data_array(inputs_file, "inputs", true);
+  const NpyArray &in = in_file.array;
+  const std::string &inputs_path = in_file.name;
+  std::optional<DataArray> len_file;
+  if (!lengths_file.empty()) {
+    len_file = read_data_array(lengths_file, "lengths", true);
+  } else if (is_npz_path(inputs_file)) {
+    len_file = read_data_array(inputs_file, "lengths", false);
+  }
   Dataset ds;
   const bool tokens = d.input_kind == kInputTokens;
   if (tokens) {
@@ -41,8 +79,9 @@ Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const s
   if (ds.n < 1 || ds.t < 1) throw RtError(inputs_path + ": shape " + shape_str(in.shape) + " holds no sequence");
 
   ds.lengths.assign(ds.n, static_cast<int32_t>(std::min<int64_t>(ds.t, std::numeric_limits<int32_t>::max())));
-  if (!lengths_path.empty()) {
-    NpyArray len = read_npy(lengths_path);
+  if (len_file) {
+    const NpyArray &len = len_file->array;
+    const std::string &lengths_path = len_file->name;
     if (len.dtype != DType::kI32 && len.dtype != DType::kI64)
       throw RtError(lengths_path + ": dtype " + (len.dtype == DType::kOther ? len.descr : dtype_name(len.dtype)) +
                     "; lengths must be int32 or int64 [N]");
@@ -84,8 +123,10 @@ Dataset load_dataset(const ModelDesc &d, const std::string &inputs_path, const s
   return ds;
 }
 
-Labels load_labels(const ModelDesc &d, const std::string &path, const Dataset &ds) {
-  NpyArray a = read_npy(path);
+Labels load_labels(const ModelDesc &d, const std::string &file, const Dataset &ds) {
+  const DataArray labels = *read_data_array(file, "labels", true);
+  const NpyArray &a = labels.array;
+  const std::string &path = labels.name;
   Labels l;
   const bool per_step = d.per_step_output != 0;
   const int64_t w = d.output_width;

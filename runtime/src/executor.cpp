@@ -200,6 +200,10 @@ class Call {
         fscalar_[i] = a.fvalue;
         argv_[i + 1] = &fscalar_[i];
         break;
+      case kArgDropoutRate:
+        fscalar_[i] = in_.dropout ? a.fvalue : 0.0f;
+        argv_[i + 1] = &fscalar_[i];
+        break;
       case kArgConstI:
         iscalar_[i] = a.id;
         argv_[i + 1] = &iscalar_[i];

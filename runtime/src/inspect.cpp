@@ -36,13 +36,10 @@ std::string state_name(const ModelDesc &d, int32_t s) {
          direction_name(st);
 }
 
-JsonValue::Object state_json(const StateDesc &st) {
-  return {{"layer", JsonValue::make_string("layers." + std::to_string(st.layer))},
-          {"sublayer", JsonValue::make_int(st.sublayer)},
-          {"direction", JsonValue::make_string(direction_name(st))}};
+Json state_json(const StateDesc &st) {
+  return {
+      {"layer", "layers." + std::to_string(st.layer)}, {"sublayer", st.sublayer}, {"direction", direction_name(st)}};
 }
-
-JsonValue json_number(double v) { return std::isfinite(v) ? JsonValue::make_double(v) : JsonValue(); }
 
 const float *state_value(const Model &m, int32_t s, int which, int64_t seq, int64_t pos) {
   const StateDesc &st = m.desc->states[s];

@@ -18,9 +18,7 @@ const char *direction_name(const StateDesc &st);
 
 // {"layer": "layers.<i>", "sublayer": k, "direction": ...}: how the JSON
 // outputs name state s.
-JsonValue::Object state_json(const StateDesc &st);
-// A number for JSON output: null when it is not finite.
-JsonValue json_number(double v);
+Json state_json(const StateDesc &st);
 
 // h (which = 0) or c (which = 1) of state s after input position pos of
 // sequence seq (pos < its length), from the last forward's workspace.

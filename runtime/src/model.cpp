@@ -75,7 +75,8 @@ void set_initial_states(Model &m, const float *h0, const float *c0) {
   }
 }
 
-// Copies every state's value after its sequence's last step to h_n/c_n.
+}  // namespace
+
 void get_final_states(const Model &m, float *h_n, float *c_n) {
   const Geometry &g = m.geo;
   for (int which = 0; which < 2; ++which) {
@@ -88,8 +89,6 @@ void get_final_states(const Model &m, float *h_n, float *c_n) {
     });
   }
 }
-
-}  // namespace
 
 std::unique_ptr<Model> new_model(const ModelDesc *desc) {
   if (desc->abi_version != kAbiVersion) throw RtError("this library was generated for another runtime version");
@@ -119,7 +118,7 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
   m->used_eval = m->used_infer;
   add(m->used_eval, desc->loss_steps);
   m->used_train = m->used_eval;
-  for (StepList l : {desc->train_fwd, desc->train_bwd, desc->grad_norm}) add(m->used_train, l);
+  for (StepList l : {desc->train_fwd, desc->train_bwd, desc->grad_norm, desc->input_grad}) add(m->used_train, l);
   return m;
 }
 
@@ -190,7 +189,13 @@ void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, in
   }
   prepare_batch(m, in, lengths, n, t, BatchMode::kInfer, h0, c0);
   run_steps(m, d.infer, in);
+  copy_outputs(m, outputs);
+  get_final_states(m, h_n, c_n);
+}
 
+void copy_outputs(const Model &m, float *outputs) {
+  const ModelDesc &d = *m.desc;
+  const int64_t n = m.geo.n, t = m.geo.t;
   const OutputView ov = output_view(m);
   const float *src = ov.data;
   const int64_t w = d.output_width, stride = ov.stride;
@@ -203,7 +208,6 @@ void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, in
       for (int64_t s = 0; s < m.geo.lengths[i]; ++s)
         std::memcpy(outputs + (i * t + s) * w, src + m.geo.row(i, s) * stride, sizeof(float) * w);
   }
-  get_final_states(m, h_n, c_n);
 }
 
 }  // namespace rnnc_rt

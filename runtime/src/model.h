@@ -26,6 +26,7 @@ struct BatchInput {
   const int32_t *class_labels = nullptr;  // [rows] (cross-entropy)
   const float *targets = nullptr;         // [rows, output_width] (MSE)
   int64_t label_rows = 0;
+  bool dropout = true;               // false: every kArgDropoutRate is 0 (dropout off)
   float scalars[kScalarCount] = {};  // RuntimeScalar values (kScalarDropoutSeed: int bits)
 };
 
@@ -108,6 +109,13 @@ struct OutputView {
   int64_t rows;
 };
 OutputView output_view(const Model &m);
+
+// Copies the output buffer of the last forward to `outputs` in the API's
+// layout ([n, out], or [n, t, out] with 0 at padded positions).
+void copy_outputs(const Model &m, float *outputs);
+// Copies every state's value after its sequence's last step to h_n/c_n
+// (either may be NULL).
+void get_final_states(const Model &m, float *h_n, float *c_n);
 
 // Forward pass (see api_forward_state for the arguments' layout).
 void forward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,

@@ -14,9 +14,9 @@
 #include "error.h"
 #include "inspect.h"
 #include "io/json.h"
-#include "parallel.h"
 #include "io/npy.h"
 #include "model.h"
+#include "parallel.h"
 #include "rnnc/runtime_api.h"
 #include "state_files.h"
 #include "train.h"
@@ -26,8 +26,49 @@ namespace rnnc_rt {
 
 namespace {
 
-int cmd_info(const ModelDesc &d, const Options &) {
-  print_layer_table(d);
+// "[B, T, 64]" (a layer table's output shape) as ["B", "T", 64], the form of
+// `rnnc check --json`.
+Json shape_json(const std::string &text) {
+  Json shape = Json::array();
+  const size_t open = text.find('['), close = text.rfind(']');
+  if (open == std::string::npos || close == std::string::npos || close <= open) return text;
+  const std::string inner = text.substr(open + 1, close - open - 1);
+  for (size_t at = 0; at <= inner.size();) {
+    size_t end = inner.find(',', at);
+    if (end == std::string::npos) end = inner.size();
+    std::string dim = inner.substr(at, end - at);
+    dim.erase(0, dim.find_first_not_of(' '));
+    dim.erase(dim.find_last_not_of(' ') + 1);
+    if (!dim.empty() && dim.find_first_not_of("0123456789") == std::string::npos)
+      shape.push_back(std::stoll(dim));
+    else
+      shape.push_back(dim);
+    at = end + 1;
+  }
+  return shape;
+}
+
+int cmd_info(const ModelDesc &d, const Options &o) {
+  if (!o.has("json")) {
+    print_layer_table(d);
+    return 0;
+  }
+  Json layers = Json::array();
+  for (int32_t i = 0; i < d.num_layers; ++i) {
+    const LayerInfo &l = d.layers[i];
+    if (l.index < 0) continue;  // the input, as `rnnc check --json` leaves it out
+    layers.push_back({{"index", l.index},
+                      {"kind", l.kind},
+                      {"details", l.details},
+                      {"output_shape", shape_json(l.output_shape)},
+                      {"params", l.params}});
+  }
+  const Json loss = d.loss == kLossCrossEntropy ? Json("cross_entropy") : d.loss == kLossMse ? Json("mse") : Json();
+  print_json_line({{"model", d.name},
+                   {"source", d.source_file},
+                   {"layers", std::move(layers)},
+                   {"total_params", d.total_params},
+                   {"loss", loss}});
   return 0;
 }
 
@@ -35,6 +76,11 @@ int cmd_init(const ModelDesc &d, const Options &o) {
   auto m = new_model(&d);
   init_params(*m, o.seed_or("seed", 0));
   save_weights(*m, o.str("output"));
+  if (o.has("json")) {
+    print_json_line(
+        {{"wrote", Json::array({o.str("output")})}, {"parameters", d.total_params}, {"seed", o.seed_or("seed", 0)}});
+    return 0;
+  }
   std::printf("wrote %s (%lld parameters, seed %llu)\n", o.str("output").c_str(),
               static_cast<long long>(d.total_params), static_cast<unsigned long long>(o.seed_or("seed", 0)));
   return 0;
@@ -80,17 +126,26 @@ int cmd_predict(const ModelDesc &d, const Options &o) {
   if (d.per_step_output) shape.push_back(ds.t);
   shape.push_back(d.output_width);
   write_npy(o.str("output"), DType::kF32, out.data(), shape);
-  if (!h_n.empty()) write_states(d, o.str("output-h"), h_n.data(), ds.n, false);
-  if (!c_n.empty()) write_states(d, o.str("output-c"), c_n.data(), ds.n, true);
+  std::vector<std::string> wrote = {o.str("output")};
+  if (!h_n.empty()) {
+    write_states(d, o.str("output-h"), h_n.data(), ds.n, false);
+    wrote.push_back(o.str("output-h"));
+  }
+  if (!c_n.empty()) {
+    write_states(d, o.str("output-c"), c_n.data(), ds.n, true);
+    wrote.push_back(o.str("output-c"));
+  }
   if (o.has("output-hidden")) {
     const std::string dir = o.str("output-hidden");
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec || !std::filesystem::is_directory(dir)) throw RtError("cannot create the directory " + dir);
-    for (const SublayerOutput &h : hidden)
-      write_npy(dir + "/layers." + std::to_string(h.layer) + "_l" + std::to_string(h.sublayer) + ".npy", DType::kF32,
-                h.data.data(), {ds.n, ds.t, h.width});
+    for (const SublayerOutput &h : hidden) {
+      wrote.push_back(dir + "/layers." + std::to_string(h.layer) + "_l" + std::to_string(h.sublayer) + ".npy");
+      write_npy(wrote.back(), DType::kF32, h.data.data(), {ds.n, ds.t, h.width});
+    }
   }
+  if (o.has("json")) print_json_line({{"sequences", ds.n}, {"output_shape", shape}, {"wrote", wrote}});
   return 0;
 }
 
@@ -115,24 +170,23 @@ int cmd_trace(const ModelDesc &d, const Options &o) {
   if (o.has("json")) {
     // Steps no sequence reaches have no statistics: null.
     auto list = [&](const StepMoments &mo, bool std_dev) {
-      JsonValue::Array v;
+      Json v = Json::array();
       for (int64_t t = 0; t < ds.t; ++t)
-        v.push_back(mo.count[t] > 0 ? json_number(std_dev ? mo.stddev(t) : mo.mean(t)) : JsonValue());
-      return JsonValue::make_array(std::move(v));
+        v.push_back(mo.count[t] > 0 ? Json(std_dev ? mo.stddev(t) : mo.mean(t)) : Json());
+      return v;
     };
-    JsonValue::Array entries;
+    Json entries = Json::array();
     for (int32_t s = 0; s < d.num_states; ++s) {
-      JsonValue::Object e = state_json(d.states[s]);
-      e.emplace_back("h_mean", list(h[s], false));
-      e.emplace_back("h_std", list(h[s], true));
+      Json e = state_json(d.states[s]);
+      e["h_mean"] = list(h[s], false);
+      e["h_std"] = list(h[s], true);
       if (d.states[s].c_buffer >= 0) {
-        e.emplace_back("c_mean", list(c[s], false));
-        e.emplace_back("c_std", list(c[s], true));
+        e["c_mean"] = list(c[s], false);
+        e["c_std"] = list(c[s], true);
       }
-      entries.push_back(JsonValue::make_object(std::move(e)));
+      entries.push_back(std::move(e));
     }
-    std::printf("%s\n",
-                to_json(JsonValue::make_object({{"trace", JsonValue::make_array(std::move(entries))}})).c_str());
+    print_json_line({{"trace", std::move(entries)}});
     return 0;
   }
   for (int32_t s = 0; s < d.num_states; ++s) {
@@ -214,6 +268,18 @@ int cmd_bench(const ModelDesc &d, const Options &o) {
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  if (o.has("json")) {
+    print_profile(*m);  // on stderr, as in text mode
+    print_json_line({{"model", d.name},
+                     {"mode", train ? "training_step" : "forward"},
+                     {"batch", batch},
+                     {"steps", steps},
+                     {"runs", repeat},
+                     {"sequences_per_s", batch / (median / 1000.0)},
+                     {"median_ms", median},
+                     {"min_ms", ms.front()}});
+    return 0;
+  }
   std::printf("model %s: %s of %lld sequences x %lld steps, %lld runs\n", d.name, train ? "training step" : "forward",
               static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(repeat));
   std::printf("sequences/s: %.1f\n", batch / (median / 1000.0));
@@ -249,16 +315,23 @@ void print_layer_table(const ModelDesc &d) {
 std::vector<Command> inference_commands() {
   const OptionSpec threads{"threads", "N", "threads for the kernels (default: one per core)"};
   return {
-      {"info", "Print the model's layer table.", {}, cmd_info},
+      {"info",
+       "Print the model's layer table.",
+       {{"json", "", "print one JSON object {\"model\", \"source\", \"layers\": [...], \"total_params\", \"loss\"}"}},
+       cmd_info},
       {"init",
        "Write initial weights: PyTorch's default initialisation, or chrono for layers with init = \"chrono\".",
-       {{"output", "W.safetensors", "where to write the weights", true}, {"seed", "S", "random seed (default 0)"}},
+       {{"output", "W.safetensors", "where to write the weights", true},
+        {"seed", "S", "random seed (default 0)"},
+        {"json", "", "print one JSON object {\"wrote\": [W], \"parameters\", \"seed\"}"}},
        cmd_init},
       {"predict",
        "Run the model on inputs and write its raw outputs (logits: no softmax).",
        {{"weights", "W.safetensors", "weights or checkpoint", true},
-        {"inputs", "X.npy", "[N, T] int32/int64 token ids or [N, T, I] float32/float64 features", true},
-        {"lengths", "L.npy", "[N] int32/int64 lengths in 1..T (default: all T)"},
+        {"inputs", "X.npy",
+         "[N, T] int32/int64 token ids or [N, T, I] float32/float64 features (or D.npz holding inputs and lengths)",
+         true},
+        {"lengths", "L.npy", "[N] int32/int64 lengths in 1..T (default: the inputs' .npz, or all T)"},
         {"output", "Y.npy", "float32 [N, out], or [N, T, out] for readout \"all\"", true},
         {"h0", "H0.npy",
          "initial hidden states [L, N, H] in PyTorch's h_0 order, entries in model order (.npz "
@@ -270,14 +343,15 @@ std::vector<Command> inference_commands() {
          "write every recurrent sub-layer's per-step outputs as DIR/layers.<i>_l<k>.npy "
          "[N, T, directions x H] (forward half first, zeros at padded steps)"},
         {"batch-size", "B", "sequences per forward call (default 256)"},
+        {"json", "", "print one JSON object {\"sequences\", \"output_shape\", \"wrote\": [files]}"},
         threads},
        cmd_predict},
       {"trace",
        "Print the hidden-state evolution: per recurrent sub-layer, direction and step t, the mean and standard "
        "deviation of h_t (and c_t) over the units of the sequences still running at t.",
        {{"weights", "W.safetensors", "weights or checkpoint", true},
-        {"inputs", "X.npy", "inputs", true},
-        {"lengths", "L.npy", "lengths (default: all T)"},
+        {"inputs", "X.npy", "inputs (or D.npz holding inputs and lengths)", true},
+        {"lengths", "L.npy", "lengths (default: the inputs' .npz, or all T)"},
         {"json", "", "print one JSON object {\"trace\": [{\"layer\", \"sublayer\", \"direction\", \"h_mean\", ...}]}"},
         {"batch-size", "B", "sequences per forward call (default 256)"},
         threads},
@@ -289,6 +363,9 @@ std::vector<Command> inference_commands() {
         {"repeat", "K", "timed runs (default 20)"},
         {"weights", "W.safetensors", "weights (default: initialised from seed 0)"},
         {"train", "", "time one training step per run (on random labels) instead of a forward"},
+        {"json", "",
+         "print one JSON object {\"model\", \"mode\", \"batch\", \"steps\", \"runs\", \"sequences_per_s\", "
+         "\"median_ms\", \"min_ms\"}"},
         threads},
        cmd_bench},
   };
@@ -316,7 +393,8 @@ int api_program_main(const ModelDesc *desc, int argc, char **argv) {
     return 0;
   }
   if (name == "--version") {
-    std::printf("%s (generated by rnnc, runtime ABI %u)\n", d.name, d.abi_version);
+    std::printf("%s: generated by rnnc %s from %s (sha256 %s)\ntarget %s, runtime ABI %u\n", d.name, d.rnnc_version,
+                d.source_file, d.model_sha256, d.target, d.abi_version);
     return 0;
   }
   for (const Command &c : commands) {

@@ -14,6 +14,7 @@
 #include "inspect.h"
 #include "io/json.h"
 #include "io/npy.h"
+#include "io/npz.h"
 #include "io/safetensors.h"
 #include "program.h"
 #include "report.h"
@@ -59,11 +60,12 @@ std::string clock_str(double s) {
   return buf;
 }
 
-// Progress within an epoch: a bar redrawn in place on a terminal, nothing
-// otherwise (plain runs get one line per epoch).
+// Progress within an epoch: a bar redrawn in place when stderr is a
+// terminal, nothing otherwise (plain runs get one line per epoch). It is on
+// stderr so that stdout holds the report alone, also when piped.
 class Progress {
  public:
-  Progress() : tty_(isatty(STDOUT_FILENO) != 0) {}
+  Progress() : tty_(isatty(STDERR_FILENO) != 0) {}
   void update(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double loss, double seq_per_s) {
     if (!tty_) return;
     const auto now = Clock::now();
@@ -71,14 +73,13 @@ class Progress {
     last_ = now;
     const int width = 24, filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
     const double eta = seq_per_s > 0 ? (total - done) / seq_per_s : 0;
-    std::printf("\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f seq/s ETA %s   ", static_cast<long long>(epoch),
-                static_cast<long long>(epochs), std::string(filled, '#').c_str(),
-                std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total),
-                loss, seq_per_s, clock_str(eta).c_str());
-    std::fflush(stdout);
+    std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f seq/s ETA %s   ",
+                 static_cast<long long>(epoch), static_cast<long long>(epochs), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total),
+                 loss, seq_per_s, clock_str(eta).c_str());
   }
   void clear() {
-    if (tty_) std::printf("\r%*s\r", 100, "");
+    if (tty_) std::fprintf(stderr, "\r%*s\r", 100, "");
   }
 
  private:
@@ -91,11 +92,18 @@ struct LabeledSet {
   Labels labels;
 };
 
+// A metric for JSON: null when absent (accuracy of an MSE model, validation
+// without a validation set).
+Json optional_json(const std::optional<double> &v) { return v ? Json(*v) : Json(); }
+
 LabeledSet load_set(const ModelDesc &d, const std::string &inputs, const std::string &labels,
-                    const std::string &lengths) {
+                    const std::string &lengths, const char *labels_flag) {
+  // An .npz of inputs may carry the labels too.
+  if (labels.empty() && !is_npz_path(inputs))
+    throw UsageError(std::string("needs --") + labels_flag + " Y.npy (or inputs in an .npz holding 'labels')");
   LabeledSet s;
   s.data = load_dataset(d, inputs, lengths);
-  s.labels = load_labels(d, labels, s.data);
+  s.labels = load_labels(d, labels.empty() ? inputs : labels, s.data);
   return s;
 }
 
@@ -109,12 +117,13 @@ int cmd_train(const ModelDesc &d, const Options &o) {
   const std::string ckpt = o.str("checkpoint");
   const bool resume = o.has("resume");
   if (resume && o.has("weights")) throw UsageError("--resume continues from --checkpoint; drop --weights");
-  if (o.has("val-inputs") != o.has("val-labels")) throw UsageError("--val-inputs and --val-labels go together");
+  if (o.has("val-labels") && !o.has("val-inputs")) throw UsageError("--val-labels needs --val-inputs");
 
-  LabeledSet train = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  LabeledSet train = load_set(d, o.str("inputs"), o.str_or("labels", ""), o.str_or("lengths", ""), "labels");
   LabeledSet val;
   const bool has_val = o.has("val-inputs");
-  if (has_val) val = load_set(d, o.str("val-inputs"), o.str("val-labels"), o.str_or("val-lengths", ""));
+  if (has_val)
+    val = load_set(d, o.str("val-inputs"), o.str_or("val-labels", ""), o.str_or("val-lengths", ""), "val-labels");
 
   auto m = new_model(&d);
   int64_t done = 0;
@@ -134,15 +143,44 @@ int cmd_train(const ModelDesc &d, const Options &o) {
   const std::string csv = ckpt + ".metrics.csv", svg = ckpt + ".curves.svg";
   std::vector<EpochMetrics> metrics = resume ? read_metrics_csv(csv, done) : std::vector<EpochMetrics>{};
   const bool ce = d.loss == kLossCrossEntropy;
-  std::printf("training %s on %lld sequences%s: %s, lr %g, batch %lld, epochs %lld%s, seed %llu\n", d.name,
-              static_cast<long long>(train.data.n),
-              has_val ? (", validating on " + std::to_string(val.data.n)).c_str() : "",
-              cfg.optimizer == kOptAdam ? "adam" : "sgd", cfg.learning_rate, static_cast<long long>(cfg.batch_size),
-              static_cast<long long>(cfg.epochs),
-              resume ? (" (resuming after epoch " + std::to_string(done) + ")").c_str() : "",
-              static_cast<unsigned long long>(cfg.seed));
+  // --json: one object per epoch, then a summary (also after a divergence),
+  // each on a line of its own; the text lines are left out.
+  const bool json = o.has("json");
+  Json summary = {{"type", "summary"},
+                  {"model", d.name},
+                  {"train_sequences", train.data.n},
+                  {"val_sequences", has_val ? Json(val.data.n) : Json()},
+                  {"optimizer", cfg.optimizer == kOptAdam ? "adam" : "sgd"},
+                  {"learning_rate", cfg.learning_rate},
+                  {"batch_size", cfg.batch_size},
+                  {"epochs", cfg.epochs},
+                  {"seed", cfg.seed},
+                  {"resumed_after", resume ? Json(done) : Json()}};
+  int64_t saved = resume ? done : 0;  // the epoch the checkpoint holds
+  auto finish = [&](int64_t epochs_run, const Json &divergence) {
+    summary["epochs_run"] = epochs_run;
+    summary["diverged"] = !divergence.is_null();
+    summary["error"] = divergence.is_null() ? Json() : divergence.at("error");
+    summary["diverged_at"] = divergence.is_null() ? Json() : divergence.at("at");
+    summary["checkpoint"] = ckpt;
+    summary["checkpoint_epoch"] = saved > 0 ? Json(saved) : Json();
+    summary["metrics"] = csv;
+    summary["plot"] = svg;
+    print_json_line(summary);
+  };
+  if (!json)
+    std::printf("training %s on %lld sequences%s: %s, lr %g, batch %lld, epochs %lld%s, seed %llu\n", d.name,
+                static_cast<long long>(train.data.n),
+                has_val ? (", validating on " + std::to_string(val.data.n)).c_str() : "",
+                cfg.optimizer == kOptAdam ? "adam" : "sgd", cfg.learning_rate, static_cast<long long>(cfg.batch_size),
+                static_cast<long long>(cfg.epochs),
+                resume ? (" (resuming after epoch " + std::to_string(done) + ")").c_str() : "",
+                static_cast<unsigned long long>(cfg.seed));
   if (done >= cfg.epochs) {
-    std::printf("the checkpoint already holds %lld epochs; nothing to do\n", static_cast<long long>(done));
+    if (json)
+      finish(0, Json());
+    else
+      std::printf("the checkpoint already holds %lld epochs; nothing to do\n", static_cast<long long>(done));
     return 0;
   }
   Progress progress;
@@ -159,6 +197,9 @@ int cmd_train(const ModelDesc &d, const Options &o) {
         sums.add(tr.train_step(batch));
       } catch (const DivergenceError &e) {
         progress.clear();
+        if (json)
+          finish(epoch - 1 - done,
+                 {{"error", e.what()}, {"at", {{"epoch", epoch}, {"batch", bi + 1}, {"batches", batches}}}});
         std::fprintf(stderr, "%s train: error: training diverged in epoch %lld, batch %lld of %lld: %s; %s\n", d.name,
                      static_cast<long long>(epoch), static_cast<long long>(bi + 1), static_cast<long long>(batches),
                      e.what(),
@@ -180,36 +221,55 @@ int cmd_train(const ModelDesc &d, const Options &o) {
     }
     em.seconds = seconds_since(t0);
     progress.clear();
-    std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(epoch), static_cast<long long>(cfg.epochs),
-                em.train_loss);
-    if (em.train_acc) std::printf(" acc %.3f", *em.train_acc);
-    if (em.val_loss) std::printf("  val loss %.4f", *em.val_loss);
-    if (em.val_acc) std::printf(" acc %.3f", *em.val_acc);
-    std::printf("  %.0f seq/s  %.2f s\n", n / train_seconds, em.seconds);
-    std::fflush(stdout);
+    if (json) {
+      print_json_line({{"type", "epoch"},
+                       {"epoch", epoch},
+                       {"epochs", cfg.epochs},
+                       {"train_loss", em.train_loss},
+                       {"train_acc", optional_json(em.train_acc)},
+                       {"val_loss", optional_json(em.val_loss)},
+                       {"val_acc", optional_json(em.val_acc)},
+                       {"sequences_per_s", n / train_seconds},
+                       {"seconds", em.seconds}});
+    } else {
+      std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(epoch), static_cast<long long>(cfg.epochs),
+                  em.train_loss);
+      if (em.train_acc) std::printf(" acc %.3f", *em.train_acc);
+      if (em.val_loss) std::printf("  val loss %.4f", *em.val_loss);
+      if (em.val_acc) std::printf(" acc %.3f", *em.val_acc);
+      std::printf("  %.0f seq/s  %.2f s\n", n / train_seconds, em.seconds);
+      std::fflush(stdout);
+    }
     // Metrics first: a resumed run drops rows beyond its checkpoint, so a
     // kill between the two writes never loses the row of a saved epoch.
     metrics.push_back(em);
     write_metrics_csv(csv, metrics);
     write_curves_svg(svg, std::string(d.name) + " training", metrics);
     save_checkpoint(*m, ckpt, cfg.seed, epoch);
+    saved = epoch;
   }
-  std::printf("checkpoint %s, metrics %s, plot %s\n", ckpt.c_str(), csv.c_str(), svg.c_str());
+  if (json)
+    finish(cfg.epochs - done, Json());
+  else
+    std::printf("checkpoint %s, metrics %s, plot %s\n", ckpt.c_str(), csv.c_str(), svg.c_str());
   return 0;
 }
 
 int cmd_eval(const ModelDesc &d, const Options &o) {
   apply_threads_option(o);
   auto m = open_weights(d, o.str("weights"));
-  LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  LabeledSet s = load_set(d, o.str("inputs"), o.str_or("labels", ""), o.str_or("lengths", ""), "labels");
   Trainer tr(*m, TrainConfig::from(d));
   const LossSums r = evaluate_set(tr, d, s.data, s.labels, o.int_or("batch-size", 256, 1, 1 << 20));
   const bool ce = d.loss == kLossCrossEntropy;
   if (o.has("json")) {
-    if (ce)
-      std::printf("{\"loss\": %.9g, \"accuracy\": %.9g}\n", r.mean_loss(), r.accuracy());
-    else
-      std::printf("{\"loss\": %.9g, \"accuracy\": null}\n", r.mean_loss());
+    Json doc = {{"loss", r.mean_loss()}, {"accuracy", ce ? Json(r.accuracy()) : Json()}};
+    if (ce) {
+      doc["correct"] = r.correct;
+      doc["counted"] = r.counted;
+    }
+    doc["sequences"] = r.sequences;
+    print_json_line(doc);
   } else {
     std::printf("loss %.6f", r.mean_loss());
     if (ce)
@@ -223,7 +283,7 @@ int cmd_eval(const ModelDesc &d, const Options &o) {
 int cmd_gradnorm(const ModelDesc &d, const Options &o) {
   apply_threads_option(o);
   auto m = open_weights(d, o.str("weights"));
-  LabeledSet s = load_set(d, o.str("inputs"), o.str("labels"), o.str_or("lengths", ""));
+  LabeledSet s = load_set(d, o.str("inputs"), o.str_or("labels", ""), o.str_or("lengths", ""), "labels");
   TrainConfig cfg = TrainConfig::from(d);
   cfg.seed = o.seed_or("seed", cfg.seed);
   Trainer tr(*m, cfg);
@@ -237,7 +297,7 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
     for (int32_t p = 0; p < d.num_params; ++p)
       std::memcpy(f.tensors[p].data.data(), m->train.grads.data() + d.params[p].offset,
                   sizeof(float) * d.params[p].numel);
-    f.metadata = {{"rnnc_model", d.name}, {"content", "gradients"}};
+    f.metadata = file_metadata(d, {{"content", "gradients"}});
     write_safetensors(o.str("output"), f);
   }
   double total = 0;
@@ -255,34 +315,35 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
                          "step t (input position)", curves);
   }
   if (o.has("json")) {
-    JsonValue::Object per_tensor;
-    for (int32_t p = 0; p < d.num_params; ++p) per_tensor.emplace_back(d.params[p].name, json_number(norms[p]));
-    JsonValue::Object doc = {{"grad_norms", JsonValue::make_object(std::move(per_tensor))},
-                             {"total", json_number(total)}};
+    Json per_tensor = Json::object();
+    for (int32_t p = 0; p < d.num_params; ++p) per_tensor[d.params[p].name] = norms[p];
+    Json doc = {{"grad_norms", std::move(per_tensor)}, {"total", total}};
     if (o.has("per-step")) {
-      JsonValue::Array entries;
+      Json entries = Json::array();
       for (int32_t k = 0; k < d.num_states; ++k) {
-        JsonValue::Array values;
-        for (double v : steps[k]) values.push_back(json_number(v));
-        JsonValue::Object e = state_json(d.states[k]);
-        e.emplace_back("norms", JsonValue::make_array(std::move(values)));
-        entries.push_back(JsonValue::make_object(std::move(e)));
+        Json e = state_json(d.states[k]);
+        e["norms"] = steps[k];
+        entries.push_back(std::move(e));
       }
-      doc.emplace_back("per_step", JsonValue::make_array(std::move(entries)));
+      doc["per_step"] = std::move(entries);
     }
-    std::printf("%s\n", to_json(JsonValue::make_object(std::move(doc))).c_str());
-  } else {
-    for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);
-    std::printf("%-40s %.6g\n", "total", total);
-    if (o.has("per-step")) {
-      std::printf("\nper-step gradient norms |dL/dh_t| (t = input position):\n%5s", "step");
-      for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28s", state_name(d, k).c_str());
+    Json wrote = Json::array();
+    if (o.has("output")) wrote.push_back(o.str("output"));
+    if (o.has("plot")) wrote.push_back(o.str("plot"));
+    doc["wrote"] = std::move(wrote);
+    print_json_line(doc);
+    return 0;
+  }
+  for (int32_t p = 0; p < d.num_params; ++p) std::printf("%-40s %.6g\n", d.params[p].name, norms[p]);
+  std::printf("%-40s %.6g\n", "total", total);
+  if (o.has("per-step")) {
+    std::printf("\nper-step gradient norms |dL/dh_t| (t = input position):\n%5s", "step");
+    for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28s", state_name(d, k).c_str());
+    std::printf("\n");
+    for (int64_t t = 0; t < s.data.t; ++t) {
+      std::printf("%5lld", static_cast<long long>(t));
+      for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28.6g", steps[k][t]);
       std::printf("\n");
-      for (int64_t t = 0; t < s.data.t; ++t) {
-        std::printf("%5lld", static_cast<long long>(t));
-        for (int32_t k = 0; k < d.num_states; ++k) std::printf("  %28.6g", steps[k][t]);
-        std::printf("\n");
-      }
     }
   }
   if (o.has("plot")) std::printf("plot: %s\n", o.str("plot").c_str());
@@ -297,11 +358,14 @@ int cmd_data(const ModelDesc &d, const Options &o) {
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir)) throw RtError("cannot create the directory " + dir);
   std::vector<int64_t> lengths(n), labels(n);
+  std::vector<int64_t> tokens;
+  std::vector<float> x;
+  std::vector<NpzOutput> arrays;  // inputs, then labels and lengths
   if (task == "parity") {
     // The notebook's token classification: lengths 5..20, label = parity of the token sum.
     const int64_t vocab = o.int_or("vocab", d.input_kind == kInputTokens ? d.vocab : 50, 1, 1 << 20);
     const int64_t t = 20;
-    std::vector<int64_t> tokens(n * t, 0);
+    tokens.assign(n * t, 0);
     for (int64_t i = 0; i < n; ++i) {
       lengths[i] = 5 + static_cast<int64_t>(rng.next() % 16);
       int64_t sum = 0;
@@ -311,31 +375,53 @@ int cmd_data(const ModelDesc &d, const Options &o) {
       }
       labels[i] = sum % 2;
     }
-    write_npy(dir + "/inputs.npy", DType::kI64, tokens.data(), {n, t});
+    arrays.push_back({"inputs", DType::kI64, tokens.data(), {n, t}});
   } else if (task == "memory") {
     // The memory task: T standard-normal inputs, label = the sign of the first.
     const int64_t t = o.int_or("steps", 50, 1, 1 << 20);
-    std::vector<float> x(n * t);
+    x.resize(n * t);
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t s = 0; s < t; ++s) x[i * t + s] = static_cast<float>(rng.normal());
       lengths[i] = t;
       labels[i] = x[i * t] > 0 ? 1 : 0;
     }
-    write_npy(dir + "/inputs.npy", DType::kF32, x.data(), {n, t, 1});
+    arrays.push_back({"inputs", DType::kF32, x.data(), {n, t, 1}});
   } else {
     throw UsageError("--task must be 'parity' or 'memory', not '" + task + "'");
   }
-  write_npy(dir + "/labels.npy", DType::kI64, labels.data(), {n});
-  write_npy(dir + "/lengths.npy", DType::kI64, lengths.data(), {n});
-  std::printf("wrote %s/inputs.npy, labels.npy, lengths.npy (%s, %lld sequences)\n", dir.c_str(), task.c_str(),
-              static_cast<long long>(n));
+  arrays.push_back({"labels", DType::kI64, labels.data(), {n}});
+  arrays.push_back({"lengths", DType::kI64, lengths.data(), {n}});
+  // One .npz holding the three arrays, or one .npy each.
+  std::vector<std::string> wrote;
+  if (o.has("npz")) {
+    wrote.push_back(dir + "/data.npz");
+    write_npz(wrote.back(), arrays);
+  } else {
+    for (const NpzOutput &a : arrays) {
+      wrote.push_back(dir + "/" + a.key + ".npy");
+      write_npy(wrote.back(), a.dtype, a.data, a.shape);
+    }
+  }
+  if (o.has("json")) {
+    print_json_line({{"task", task}, {"sequences", n}, {"wrote", wrote}});
+    return 0;
+  }
+  if (o.has("npz"))
+    std::printf("wrote %s (inputs, labels, lengths; %s, %lld sequences)\n", wrote[0].c_str(), task.c_str(),
+                static_cast<long long>(n));
+  else
+    std::printf("wrote %s/inputs.npy, labels.npy, lengths.npy (%s, %lld sequences)\n", dir.c_str(), task.c_str(),
+                static_cast<long long>(n));
   return 0;
 }
 
 int cmd_export(const ModelDesc &d, const Options &o) {
   auto m = open_weights(d, o.str("checkpoint"));
   save_weights(*m, o.str("output"));
-  std::printf("wrote %s\n", o.str("output").c_str());
+  if (o.has("json"))
+    print_json_line({{"wrote", Json::array({o.str("output")})}});
+  else
+    std::printf("wrote %s\n", o.str("output").c_str());
   return 0;
 }
 
@@ -347,10 +433,10 @@ std::vector<Command> training_commands() {
       {"train",
        "Train with BPTT; defaults come from the model file's [train] table. Writes the checkpoint after every "
        "epoch, <CKPT>.metrics.csv and the plot <CKPT>.curves.svg.",
-       {{"inputs", "X.npy", "training inputs", true},
-        {"labels", "Y.npy", "class ids [N] ([N, T] for readout \"all\"), or MSE targets", true},
-        {"lengths", "L.npy", "lengths of the training sequences"},
-        {"val-inputs", "X.npy", "validation inputs"},
+       {{"inputs", "X.npy", "training inputs (or D.npz holding inputs, lengths, labels)", true},
+        {"labels", "Y.npy", "class ids [N] ([N, T] for readout \"all\"), or MSE targets (default: the inputs' .npz)"},
+        {"lengths", "L.npy", "lengths of the training sequences (default: the inputs' .npz, or all T)"},
+        {"val-inputs", "X.npy", "validation inputs (or an .npz, as --inputs)"},
         {"val-labels", "Y.npy", "validation labels"},
         {"val-lengths", "L.npy", "validation lengths"},
         {"epochs", "N", "epochs in total (a resumed run continues up to N)"},
@@ -360,26 +446,29 @@ std::vector<Command> training_commands() {
         {"weights", "W0.safetensors", "initial weights (default: PyTorch-default initialisation from the seed)"},
         {"checkpoint", "CKPT.safetensors", "where to keep the checkpoint", true},
         {"resume", "", "continue from --checkpoint (weights, optimizer state, epoch count)"},
+        {"json", "",
+         "print one JSON object per line: {\"type\": \"epoch\", ...} per epoch, then {\"type\": \"summary\", "
+         "\"diverged\", ...} (also when training diverges)"},
         threads},
        cmd_train},
       {"eval",
        "Print the loss and accuracy of weights on a labelled set.",
        {{"weights", "W.safetensors", "weights or checkpoint", true},
-        {"inputs", "X.npy", "inputs", true},
-        {"labels", "Y.npy", "labels", true},
+        {"inputs", "X.npy", "inputs (or D.npz holding inputs, lengths, labels)", true},
+        {"labels", "Y.npy", "labels (default: the inputs' .npz)"},
         {"lengths", "L.npy", "lengths"},
-        {"json", "", "print one JSON object {\"loss\": x, \"accuracy\": y}"},
+        {"json", "", "print one JSON object {\"loss\", \"accuracy\" (null for MSE), \"sequences\", ...}"},
         {"batch-size", "B", "sequences per forward call (default 256)"},
         threads},
        cmd_eval},
       {"gradnorm",
        "Print the gradient norm of every parameter tensor, and the total, on the given batch (training mode).",
        {{"weights", "W.safetensors", "weights or checkpoint", true},
-        {"inputs", "X.npy", "inputs (one batch)", true},
-        {"labels", "Y.npy", "labels", true},
+        {"inputs", "X.npy", "inputs, one batch (or D.npz holding inputs, lengths, labels)", true},
+        {"labels", "Y.npy", "labels (default: the inputs' .npz)"},
         {"lengths", "L.npy", "lengths"},
         {"seed", "S", "dropout seed"},
-        {"json", "", "print one JSON object {\"grad_norms\": {...}, \"total\": x}"},
+        {"json", "", "print one JSON object {\"grad_norms\": {...}, \"total\", \"per_step\", \"wrote\"}"},
         {"output", "G.safetensors", "also write the gradients, under the parameters' names"},
         {"per-step", "",
          "also the norm of dL/dh_t at every step t, per recurrent sub-layer and direction (the "
@@ -394,11 +483,15 @@ std::vector<Command> training_commands() {
         {"seed", "S", "random seed (default 0)"},
         {"out", "DIR", "directory for inputs.npy, labels.npy, lengths.npy", true},
         {"steps", "T", "memory: steps per sequence (default 50)"},
-        {"vocab", "V", "parity: vocabulary (default: the model's, or 50)"}},
+        {"vocab", "V", "parity: vocabulary (default: the model's, or 50)"},
+        {"npz", "", "write one DIR/data.npz (keys inputs, labels, lengths) instead of three .npy files"},
+        {"json", "", "print one JSON object {\"task\", \"sequences\", \"wrote\": [files]}"}},
        cmd_data},
       {"export",
        "Write a checkpoint's weights alone (loads in PyTorch with a strict load_state_dict).",
-       {{"checkpoint", "CKPT.safetensors", "checkpoint", true}, {"output", "W.safetensors", "weights file", true}},
+       {{"checkpoint", "CKPT.safetensors", "checkpoint", true},
+        {"output", "W.safetensors", "weights file", true},
+        {"json", "", "print one JSON object {\"wrote\": [W]}"}},
        cmd_export},
   };
 }

@@ -104,6 +104,77 @@ void ensure_train_state(Model &m) {
   t.next_slot2.assign(n, 0.0f);
 }
 
+namespace {
+
+// Runs the training forward of a batch given as forward()'s arguments.
+void run_train_forward(Model &m, BatchInput &in, const void *inputs, const int32_t *lengths, int64_t n, int64_t t,
+                       const float *h0, const float *c0, bool dropout, uint64_t seed) {
+  const ModelDesc &d = *m.desc;
+  if (d.loss == kLossNone)
+    throw RtError(std::string("model ") + d.name +
+                  " has no loss ([loss] kind = \"none\"), so it has no training forward or backward; give it one "
+                  "(the backward does not use it)");
+  if (!inputs) throw RtError("inputs is NULL");
+  if (d.input_kind == kInputTokens) {
+    in.tokens = static_cast<const int32_t *>(inputs);
+  } else {
+    in.features = static_cast<const float *>(inputs);
+  }
+  in.dropout = dropout;
+  in.scalars[kScalarDropoutSeed] = from_bits(static_cast<int32_t>(dropout_seed(seed, 0)));
+  ensure_train_state(m);
+  prepare_batch(m, in, lengths, n, t, BatchMode::kTrain, h0, c0);
+  run_steps(m, d.train_fwd, in);
+}
+
+}  // namespace
+
+void forward_train(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                   const float *c0, bool dropout, uint64_t dropout_seed, float *outputs, float *h_n, float *c_n) {
+  if (!outputs) throw RtError("outputs is NULL");
+  BatchInput in;
+  run_train_forward(m, in, inputs, lengths, n, t, h0, c0, dropout, dropout_seed);
+  copy_outputs(m, outputs);
+  get_final_states(m, h_n, c_n);
+}
+
+void backward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+              const float *c0, bool dropout, uint64_t dropout_seed, const float *grad_outputs, float *param_grads,
+              float *input_grads) {
+  const ModelDesc &d = *m.desc;
+  if (!grad_outputs) throw RtError("grad_outputs is NULL");
+  if (!param_grads) throw RtError("param_grads is NULL");
+  if (input_grads && d.input_kind != kInputFeatures)
+    throw RtError("input_grads must be NULL: token ids have no gradient (the embedding's is among the parameters')");
+  BatchInput in;
+  run_train_forward(m, in, inputs, lengths, n, t, h0, c0, dropout, dropout_seed);
+  // The upstream gradient into the output gradient's rows, as the loss steps would write it.
+  const Geometry &g = m.geo;
+  const BufferLocation loc = locate_buffer(d, d.output_grad_buffer, g.n);
+  float *dout = m.ws.storage[loc.base].data() + loc.offset;
+  const int64_t w = d.output_width;
+  if (!d.per_step_output) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dout + i * loc.stride, grad_outputs + i * w, sizeof(float) * w);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t s = 0; s < g.lengths[i]; ++s)
+        std::memcpy(dout + g.row(i, s) * loc.stride, grad_outputs + (i * t + s) * w, sizeof(float) * w);
+  }
+  run_steps(m, d.train_bwd, in);
+  std::copy(m.train.grads.begin(), m.train.grads.end(), param_grads);
+  if (!input_grads) return;
+  if (d.input_grad_buffer < 0) throw RtError(std::string("model ") + d.name + " computes no input gradient");
+  run_steps(m, d.input_grad, in);
+  const BufferLocation dx = locate_buffer(d, d.input_grad_buffer, g.n);
+  const float *src = m.ws.storage[dx.base].data() + dx.offset;
+  const int64_t width = d.input_size;
+  std::memset(input_grads, 0, sizeof(float) * n * t * width);
+  // Packed row r holds the gradient of source row kIdxInputFwd[r] (= sequence * t + step).
+  const std::vector<int32_t> &source = g.index[kIdxInputFwd];
+  for (int64_t r = 0; r < g.rows; ++r)
+    std::memcpy(input_grads + static_cast<int64_t>(source[r]) * width, src + r * dx.stride, sizeof(float) * width);
+}
+
 Trainer::Trainer(Model &m, const TrainConfig &config) : m_(m), config_(config) {
   const ModelDesc &d = *m.desc;
   if (d.loss == kLossNone)
@@ -296,7 +367,7 @@ void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int
   f.tensors.push_back(scalar_tensor("optim.step", "I64", &step, sizeof step, {}));
   const uint64_t rng[2] = {seed, static_cast<uint64_t>(epochs_done)};
   f.tensors.push_back(scalar_tensor("optim.rng", "U64", rng, sizeof rng, {2}));
-  f.metadata = {{"format", "pt"}, {"rnnc_model", d.name}, {"rnnc_epochs", std::to_string(epochs_done)}};
+  f.metadata = file_metadata(d, {{"format", "pt"}, {"rnnc_epochs", std::to_string(epochs_done)}});
   write_safetensors(path, f);
 }
 

@@ -84,6 +84,21 @@ class Trainer {
 // Allocates gradients and (zero) optimizer state, once.
 void ensure_train_state(Model &m);
 
+// The forward pass in training mode (activations saved for a backward), with
+// dropout on (masks from `dropout_seed`) or off; arguments laid out as for
+// forward(). Needs a model with training lists (a [loss]).
+void forward_train(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                   const float *c0, bool dropout, uint64_t dropout_seed, float *outputs, float *h_n, float *c_n);
+
+// forward_train, then the backward pass from `grad_outputs`, an arbitrary
+// upstream gradient of the outputs (laid out as forward's outputs; entries
+// at padded positions ignored): writes the parameters' gradients (flat, like
+// the parameters) and, when input_grads is not NULL and the input is
+// features, the inputs' gradient [n, t, input_size] (0 at padded positions).
+void backward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+              const float *c0, bool dropout, uint64_t dropout_seed, const float *grad_outputs, float *param_grads,
+              float *input_grads);
+
 // Writes weights plus optim.* (Adam: exp_avg, exp_avg_sq; SGD:
 // momentum_buffer; step; rng = [seed, epochs completed]) atomically.
 void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done);

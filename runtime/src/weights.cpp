@@ -148,10 +148,19 @@ std::vector<SafeTensor> param_tensors(const Model &m) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> file_metadata(
+    const ModelDesc &d, std::vector<std::pair<std::string, std::string>> extra) {
+  extra.insert(extra.end(), {{"rnnc_model", d.name},
+                             {"rnnc_version", d.rnnc_version},
+                             {"rnnc_model_sha256", d.model_sha256},
+                             {"rnnc_target", d.target}});
+  return extra;
+}
+
 void save_weights(const Model &m, const std::string &path) {
   SafeTensorsFile f;
   f.tensors = param_tensors(m);
-  f.metadata = {{"format", "pt"}, {"rnnc_model", m.desc->name}};
+  f.metadata = file_metadata(*m.desc, {{"format", "pt"}});
   write_safetensors(path, f);
 }
 

@@ -38,6 +38,12 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
 // The parameters as safetensors tensors (F32, PyTorch names and order).
 std::vector<SafeTensor> param_tensors(const Model &m);
 
+// The safetensors metadata every file the runtime writes carries: `extra`
+// (e.g. {"format", "pt"} first), then the model's name and the provenance
+// of its library (rnnc_version, rnnc_model_sha256, rnnc_target).
+std::vector<std::pair<std::string, std::string>> file_metadata(
+    const ModelDesc &d, std::vector<std::pair<std::string, std::string>> extra);
+
 // Writes the parameters to `path` atomically.
 void save_weights(const Model &m, const std::string &path);
 

@@ -17,8 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "e2e_util.h"
-#include "io/json.h"
 #include "io/npy.h"
 #include "io/npz.h"
 #include "io/safetensors.h"
@@ -26,7 +27,7 @@
 namespace rnnc_e2e {
 namespace {
 
-using rnnc_rt::JsonValue;
+using Json = nlohmann::json;
 
 // The fixtures are float64 references rounded to float32; ours are float32.
 constexpr double kStateTol = 1e-5;
@@ -56,12 +57,12 @@ std::map<std::string, FloatArray> read_state_file(const std::string &path) {
   return out;
 }
 
-JsonValue parse_output(const RunResult &r) {
+Json parse_output(const RunResult &r) {
   try {
-    return rnnc_rt::parse_json(r.out);
+    return Json::parse(r.out);
   } catch (const std::exception &e) {
     ADD_FAILURE() << "not one JSON document (" << e.what() << "):\n" << r.describe();
-    return JsonValue();
+    return Json();
   }
 }
 
@@ -167,29 +168,32 @@ TEST_P(StateFixture, TraceMatchesPyTorchAndTheHiddenOutputs) {
   ScratchDir dir;
   const RunResult r = run(data("trace") + std::vector<std::string>{"--json"});
   ASSERT_EQ(r.exit_code, 0) << r.describe();
-  const JsonValue ours = parse_output(r);
-  const JsonValue theirs = rnnc_rt::parse_json(read_text(file("trace.json")));
-  ASSERT_TRUE(ours.is_object() && ours.find("trace")) << r.out;
-  const auto &a = ours.find("trace")->as_array(), &b = theirs.find("trace")->as_array();
+  const Json ours = parse_output(r);
+  const Json theirs = Json::parse(read_text(file("trace.json")));
+  ASSERT_TRUE(ours.is_object() && ours.contains("trace")) << r.out;
+  const Json &a = ours.at("trace"), &b = theirs.at("trace");
   ASSERT_EQ(a.size(), b.size());
   for (size_t s = 0; s < b.size(); ++s) {
-    for (const char *key : {"layer", "direction"})
-      EXPECT_EQ(a[s].find(key)->as_string(), b[s].find(key)->as_string()) << key;
-    EXPECT_EQ(a[s].find("sublayer")->as_int(), b[s].find("sublayer")->as_int());
-    for (const auto &[key, want] : b[s].as_object()) {
-      if (!want.is_array()) continue;
-      ASSERT_TRUE(a[s].find(key)) << "trace entry " << s << " lacks " << key;
-      const auto &x = a[s].find(key)->as_array(), &w = want.as_array();
+    for (const char *key : {"layer", "direction"}) EXPECT_EQ(a[s].at(key), b[s].at(key)) << key;
+    EXPECT_EQ(a[s].at("sublayer"), b[s].at("sublayer"));
+    for (const auto &member : b[s].items()) {
+      const std::string &key = member.key();
+      const Json &w = member.value();
+      if (!w.is_array()) continue;
+      ASSERT_TRUE(a[s].contains(key)) << "trace entry " << s << " lacks " << key;
+      const Json &x = a[s].at(key);
       ASSERT_EQ(x.size(), w.size()) << key;
       for (size_t t = 0; t < w.size(); ++t) {
         if (w[t].is_null()) {
           EXPECT_TRUE(x[t].is_null()) << key << "[" << t << "]: no sequence is that long";
           continue;
         }
-        EXPECT_NEAR(x[t].as_double(), w[t].as_double(), kStateTol) << "entry " << s << " " << key << "[" << t << "]";
+        ASSERT_TRUE(x[t].is_number()) << key << "[" << t << "]: " << x[t];
+        EXPECT_NEAR(x[t].get<double>(), w[t].get<double>(), kStateTol)
+            << "entry " << s << " " << key << "[" << t << "]";
       }
     }
-    EXPECT_EQ(a[s].find("c_mean") != nullptr, b[s].find("c_mean") != nullptr) << "c_* for LSTM only";
+    EXPECT_EQ(a[s].contains("c_mean"), b[s].contains("c_mean")) << "c_* for LSTM only";
   }
 
   // The h statistics again, from the sub-layers' outputs (zero initial states).
@@ -208,10 +212,10 @@ TEST_P(StateFixture, TraceMatchesPyTorchAndTheHiddenOutputs) {
   for (const std::string &f : dir_entries(hid)) {
     const FloatArray out = read_f32(hid + "/" + f);
     const int64_t n = out.shape[0], t_len = out.shape[1], width = out.shape[2];
-    const int64_t dirs = (s + 1 < a.size() && a[s + 1].find("direction")->as_string() == "reverse") ? 2 : 1;
+    const int64_t dirs = (s + 1 < a.size() && a[s + 1].at("direction") == "reverse") ? 2 : 1;
     for (int64_t d = 0; d < dirs; ++d, ++s) {
       const int64_t h = width / dirs;
-      const auto &mean = a[s].find("h_mean")->as_array(), &sd = a[s].find("h_std")->as_array();
+      const Json &mean = a[s].at("h_mean"), &sd = a[s].at("h_std");
       for (int64_t t = 0; t < t_len; ++t) {
         double sum = 0, sq = 0;
         int64_t count = 0;
@@ -229,8 +233,9 @@ TEST_P(StateFixture, TraceMatchesPyTorchAndTheHiddenOutputs) {
           continue;
         }
         const double mu = sum / count;
-        EXPECT_NEAR(mean[t].as_double(), mu, 1e-6) << f << " direction " << d << " t " << t;
-        EXPECT_NEAR(sd[t].as_double(), std::sqrt(std::max(0.0, sq / count - mu * mu)), 1e-6)
+        ASSERT_TRUE(mean[t].is_number() && sd[t].is_number()) << f << " direction " << d << " t " << t;
+        EXPECT_NEAR(mean[t].get<double>(), mu, 1e-6) << f << " direction " << d << " t " << t;
+        EXPECT_NEAR(sd[t].get<double>(), std::sqrt(std::max(0.0, sq / count - mu * mu)), 1e-6)
             << f << " direction " << d << " t " << t;
       }
     }
@@ -246,29 +251,28 @@ TEST_P(StateFixture, PerStepGradientNormsMatchPyTorch) {
   const RunResult r = run(data("gradnorm") + std::vector<std::string>{"--labels", file("labels.npy"), "--per-step",
                                                                       "--json", "--plot", plot});
   ASSERT_EQ(r.exit_code, 0) << r.describe();
-  // --plot prints its path after the JSON line; the JSON is the first line.
-  RunResult first = r;
-  first.out = lines_of(r.out).at(0);
-  const JsonValue ours = parse_output(first);
+  // One JSON object, the plot named in it ("wrote").
+  const Json ours = parse_output(r);
   ASSERT_TRUE(ours.is_object());
-  ASSERT_TRUE(ours.find("grad_norms") && ours.find("total") && ours.find("per_step")) << r.out;
-  const JsonValue theirs = rnnc_rt::parse_json(read_text(file("per_step.json")));
-  const auto &a = ours.find("per_step")->as_array(), &b = theirs.find("per_step")->as_array();
+  ASSERT_TRUE(ours.contains("grad_norms") && ours.contains("total") && ours.contains("per_step")) << r.out;
+  EXPECT_EQ(ours.value("wrote", Json()), Json::array({plot})) << r.out;
+  const Json theirs = Json::parse(read_text(file("per_step.json")));
+  const Json &a = ours.at("per_step"), &b = theirs.at("per_step");
   ASSERT_EQ(a.size(), b.size());
   for (size_t s = 0; s < b.size(); ++s) {
-    for (const char *key : {"layer", "direction"})
-      EXPECT_EQ(a[s].find(key)->as_string(), b[s].find(key)->as_string()) << key;
-    EXPECT_EQ(a[s].find("sublayer")->as_int(), b[s].find("sublayer")->as_int());
-    const auto &x = a[s].find("norms")->as_array(), &w = b[s].find("norms")->as_array();
+    for (const char *key : {"layer", "direction"}) EXPECT_EQ(a[s].at(key), b[s].at(key)) << key;
+    EXPECT_EQ(a[s].at("sublayer"), b[s].at("sublayer"));
+    const Json &x = a[s].at("norms"), &w = b[s].at("norms");
     ASSERT_EQ(x.size(), w.size());
     double top = 0;
-    for (const JsonValue &v : w) top = std::max(top, v.as_double());
+    for (const Json &v : w) top = std::max(top, v.get<double>());
     ASSERT_GT(top, 0) << "entry " << s << ": PyTorch's gradient never reaches it";
     for (size_t t = 0; t < w.size(); ++t) {
-      const double want = w[t].as_double(), got = x[t].as_double();
+      ASSERT_TRUE(x[t].is_number()) << "entry " << s << " t " << t << ": " << x[t];
+      const double want = w[t].get<double>(), got = x[t].get<double>();
       EXPECT_LE(std::abs(got - want), kNormTol * std::max(want, 1e-6 * top))
-          << "entry " << s << " (" << b[s].find("layer")->as_string() << " " << b[s].find("direction")->as_string()
-          << ") t " << t << ": " << got << " vs " << want;
+          << "entry " << s << " (" << b[s].at("layer").get<std::string>() << " "
+          << b[s].at("direction").get<std::string>() << ") t " << t << ": " << got << " vs " << want;
     }
   }
   const std::string svg = read_text(plot);

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "e2e_util.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
@@ -81,12 +83,11 @@ double max_abs(const std::vector<float> &v) {
   return m;
 }
 
-// The number after `"key": ` in one line of JSON printed by the program.
+// The number `key` of the one JSON object the program printed.
 double json_number(const std::string &text, const std::string &key) {
-  const std::string k = "\"" + key + "\": ";
-  const size_t at = text.find(k);
-  if (at == std::string::npos) throw std::runtime_error("no '" + key + "' in: " + text);
-  return std::strtod(text.c_str() + at + k.size(), nullptr);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  if (!j.contains(key) || !j.at(key).is_number()) throw std::runtime_error("no number '" + key + "' in: " + text);
+  return j.at(key).get<double>();
 }
 
 // The value of `key = <number>` in a fixture's model.toml (the files are
@@ -275,6 +276,11 @@ struct TrainApi {
   int (*set_params)(Model *, const float *) = nullptr;
   int (*loss)(Model *, const void *, const int32_t *, const void *, int64_t, int64_t, double *) = nullptr;
   int (*gradients)(Model *, const void *, const int32_t *, const void *, int64_t, int64_t, float *, double *) = nullptr;
+  int (*forward_train)(Model *, const void *, const int32_t *, int64_t, int64_t, const float *, const float *, int,
+                       uint64_t, float *, float *, float *) = nullptr;
+  int (*backward)(Model *, const void *, const int32_t *, int64_t, int64_t, const float *, const float *, int, uint64_t,
+                  const float *, float *, float *) = nullptr;
+  int64_t (*output_size)(int64_t, int64_t) = nullptr;
   int (*save)(Model *, const char *) = nullptr;
   const char *(*last_error)() = nullptr;
   void (*close)(Model *) = nullptr;
@@ -292,6 +298,9 @@ TrainApi load_train_api(const CompiledModel &m) {
   resolve(api.set_params, "_set_params");
   resolve(api.loss, "_loss");
   resolve(api.gradients, "_gradients");
+  resolve(api.forward_train, "_forward_train");
+  resolve(api.backward, "_backward");
+  resolve(api.output_size, "_output_size");
   resolve(api.save, "_save");
   resolve(api.last_error, "_last_error");
   resolve(api.close, "_close");
@@ -512,6 +521,104 @@ TEST_P(GradientCheck, GradientsMatchFiniteDifferencesOfTheLoss) {
       "[ measured ] %s: loss %.6g; gradient vs finite differences: worst relative error %.3g over random "
       "directions and the largest coordinates (%s), %.3g along single tensors (%s)\n",
       fm.name, loss0, whole.error, whole.where.c_str(), per_tensor.error, per_tensor.where.c_str());
+  api.close(model);
+}
+
+// dL/d(outputs) of the model's loss (PyTorch's mean reductions) at outputs z
+// ([n, w], or [n, t, w] with padded positions ignored), in double.
+std::vector<float> loss_gradient(const CompiledModel &m, bool mse, const LabeledBatch &b, const std::vector<float> &z) {
+  const int64_t w = m.output_width, steps = m.per_step ? b.t : 1;
+  std::vector<float> dz(z.size(), 0.0f);
+  int64_t rows = 0;
+  for (int64_t i = 0; i < b.n; ++i) rows += m.per_step ? b.lengths[i] : 1;
+  for (int64_t i = 0; i < b.n; ++i)
+    for (int64_t s = 0; s < (m.per_step ? b.lengths[i] : 1); ++s) {
+      const int64_t r = i * steps + s;
+      const float *zr = &z[r * w];
+      if (mse) {
+        for (int64_t k = 0; k < w; ++k)
+          dz[r * w + k] = static_cast<float>(2.0 * (zr[k] - b.targets[r * w + k]) / static_cast<double>(rows * w));
+        continue;
+      }
+      const double top = *std::max_element(zr, zr + w);
+      double sum = 0;
+      for (int64_t k = 0; k < w; ++k) sum += std::exp(zr[k] - top);
+      for (int64_t k = 0; k < w; ++k)
+        dz[r * w + k] = static_cast<float>((std::exp(zr[k] - top) / sum - (k == b.classes[r] ? 1.0 : 0.0)) /
+                                           static_cast<double>(rows));
+    }
+  return dz;
+}
+
+// _backward from an upstream gradient: with the loss's own gradient of the
+// outputs it gives _gradients' parameter gradients; its features gradient
+// agrees with finite differences of _loss along random input directions.
+TEST_P(GradientCheck, BackwardFromTheLossGradientMatchesGradients) {
+  const ScratchDir dir;
+  const FdModel &fm = GetParam();
+  const std::string toml = dir.file(std::string(fm.name) + ".toml");
+  write_text(toml, fm.toml);
+  const CompiledModel &m = compiled_model(toml);
+  const TrainApi api = load_train_api(m);
+  TrainApi::Model *model = api.init(5);
+  ASSERT_NE(model, nullptr) << api.last_error();
+  const LabeledBatch b = random_batch(m, fm.mse, 5, 6, 23);
+  std::string up;
+  for (char c : m.name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const int64_t num_params = header_define(read_text(m.header), up + "_NUM_PARAMS");
+  std::vector<float> z(static_cast<size_t>(api.output_size(b.n, b.t)));
+  ASSERT_EQ(api.forward_train(model, b.inputs(), b.lengths.data(), b.n, b.t, nullptr, nullptr, 0, 0, z.data(), nullptr,
+                              nullptr),
+            0)
+      << api.last_error();
+  const std::vector<float> dz = loss_gradient(m, fm.mse, b, z);
+  std::vector<float> want(static_cast<size_t>(num_params)), got(want.size());
+  double loss = 0;
+  ASSERT_EQ(api.gradients(model, b.inputs(), b.lengths.data(), b.labels(), b.n, b.t, want.data(), &loss), 0)
+      << api.last_error();
+  std::vector<float> dx(m.tokens ? 0 : static_cast<size_t>(b.n * b.t * m.input_size), -1.0f);
+  ASSERT_EQ(api.backward(model, b.inputs(), b.lengths.data(), b.n, b.t, nullptr, nullptr, 0, 0, dz.data(), got.data(),
+                         m.tokens ? nullptr : dx.data()),
+            0)
+      << api.last_error();
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
+  }
+  EXPECT_LE(worst, 1e-5 * std::max(1.0, scale)) << "largest gradient " << scale;
+  EXPECT_GT(scale, 0.0);
+  if (m.tokens) {
+    // Token ids have no gradient: asking for one is an error that names it.
+    EXPECT_NE(api.backward(model, b.inputs(), b.lengths.data(), b.n, b.t, nullptr, nullptr, 0, 0, dz.data(), got.data(),
+                           got.data()),
+              0);
+    EXPECT_NE(std::string(api.last_error()).find("input_grads"), std::string::npos) << api.last_error();
+    api.close(model);
+    return;
+  }
+  for (int64_t i = 0; i < b.n; ++i)
+    for (int64_t s = b.lengths[i]; s < b.t; ++s)
+      for (int64_t k = 0; k < m.input_size; ++k)
+        EXPECT_EQ(dx[(i * b.t + s) * m.input_size + k], 0.0f) << "padded position (" << i << ", " << s << ")";
+  // Central differences of the inference loss along random input directions.
+  Stream st(29);
+  const double noise = kFdLossRounding * std::fabs(loss);
+  for (int k = 0; k < 3; ++k) {
+    LabeledBatch plus = b, minus = b;
+    double predicted = 0;
+    for (size_t e = 0; e < b.features.size(); ++e) {
+      const double v = (k == 0 ? (st.next() % 2 ? 1 : -1) : (dx[e] < 0 ? -1 : 1)) * st.uniform(0.25, 1.0);
+      plus.features[e] = static_cast<float>(b.features[e] + kFdStep * v);
+      minus.features[e] = static_cast<float>(b.features[e] - kFdStep * v);
+      predicted += static_cast<double>(dx[e]) * (static_cast<double>(plus.features[e]) - minus.features[e]);
+    }
+    double lp = NAN, lm = NAN;
+    ASSERT_EQ(api.loss(model, plus.inputs(), b.lengths.data(), b.labels(), b.n, b.t, &lp), 0) << api.last_error();
+    ASSERT_EQ(api.loss(model, minus.inputs(), b.lengths.data(), b.labels(), b.n, b.t, &lm), 0) << api.last_error();
+    EXPECT_LE(std::fabs((lp - lm) - predicted), kFdTol * std::fabs(predicted) + noise)
+        << "direction " << k << ": L(x + d) - L(x - d) = " << lp - lm << ", dL/dx . 2d = " << predicted;
+  }
   api.close(model);
 }
 

@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "e2e_util.h"
-#include "io/json.h"
 
 namespace rnnc_e2e {
 namespace {
 
-using rnnc_rt::JsonValue;
+using Json = nlohmann::json;
 
 const char *kModel =
     "name = \"tune_check\"\n[input]\nkind = \"features\"\nsize = 1\n"
@@ -60,19 +61,19 @@ void records_and_report() {
        {"rnnc: tuned tune_check", "lstm_step_fwd_h24", "lstm_step_bwd_h24", "gemm_wgrad", "C++ ref",
         "model bench (training step, batch 8 x 6 steps): default", "not tuned (no tuning space, default schedule):"})
     EXPECT_TRUE(contains(t.run.out, want)) << want << "\n" << t.run.out;
-  const JsonValue j = rnnc_rt::parse_json(read_text(t.records));
+  const Json j = Json::parse(read_text(t.records));
   ASSERT_TRUE(j.is_object());
-  EXPECT_EQ(j.find("batch")->as_int(), 8);
-  EXPECT_EQ(j.find("steps")->as_int(), 6);
-  const auto &recs = j.find("records")->as_array();
+  EXPECT_EQ(j.at("batch"), 8);
+  EXPECT_EQ(j.at("steps"), 6);
+  const Json &recs = j.at("records");
   ASSERT_GE(recs.size(), 5u);
   bool step = false;
-  for (const JsonValue &r : recs) {
-    EXPECT_GE(r.find("trials")->as_int(), 1);
-    EXPECT_LE(r.find("best_us")->as_double(), r.find("default_us")->as_double() * 1.0001);
-    if (r.find("workload")->as_string() == "lstm_step_fwd_h24") {
+  for (const Json &r : recs) {
+    EXPECT_GE(r.at("trials").get<int>(), 1);
+    EXPECT_LE(r.at("best_us").get<double>(), r.at("default_us").get<double>() * 1.0001);
+    if (r.at("workload") == "lstm_step_fwd_h24") {
       step = true;
-      EXPECT_EQ(r.find("rows")->as_int(), 8) << "a step kernel sees one step's rows";
+      EXPECT_EQ(r.at("rows"), 8) << "a step kernel sees one step's rows";
     }
   }
   EXPECT_TRUE(step);
@@ -108,9 +109,9 @@ void records_compile_into_the_same_results(const ScratchDir &dir) {
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     write_text(p + ".g.json", r.out);
   }
-  const JsonValue ga = rnnc_rt::parse_json(read_text(prog_a + ".g.json"));
-  const JsonValue gb = rnnc_rt::parse_json(read_text(prog_b + ".g.json"));
-  EXPECT_NEAR(gb.find("total")->as_double(), ga.find("total")->as_double(), 1e-5 * ga.find("total")->as_double());
+  const double total_a = Json::parse(read_text(prog_a + ".g.json")).at("total").get<double>();
+  const double total_b = Json::parse(read_text(prog_b + ".g.json")).at("total").get<double>();
+  EXPECT_NEAR(total_b, total_a, 1e-5 * total_a);
 }
 
 void bad_records_are_reported_and_ignored(const ScratchDir &dir) {

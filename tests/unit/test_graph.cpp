@@ -8,13 +8,14 @@
 // are hard-coded so that the test needs no Python.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "frontend/parser.h"
-#include "io/json.h"
 #include "ir/graph.h"
 
 namespace rnnc::ir {
@@ -215,40 +216,34 @@ out = 2
 
 TEST(Graph, LayerTableJsonIsValidJson) {
   const Graph g = build_graph(parse_model_file("../models/sentiment_lstm.toml"));
-  const rnnc_rt::JsonValue doc = rnnc_rt::parse_json(layer_table_json(g));
+  const nlohmann::ordered_json doc = nlohmann::ordered_json::parse(layer_table_json(g));
   ASSERT_TRUE(doc.is_object());
-  const auto &members = doc.as_object();
-  ASSERT_EQ(members.size(), 2u);
-  EXPECT_EQ(members[0].first, "layers");
-  EXPECT_EQ(members[1].first, "total_params");
-  EXPECT_EQ(doc.find("total_params")->as_int(), 60098);
+  std::vector<std::string> keys;
+  for (const auto &member : doc.items()) keys.push_back(member.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "layers", "total_params", "loss"}));
+  EXPECT_EQ(doc.at("model"), "sentiment_lstm");
+  EXPECT_EQ(doc.at("total_params"), 60098);
+  EXPECT_EQ(doc.at("loss"), "cross_entropy");
 
-  const auto &layers = doc.find("layers")->as_array();
+  const nlohmann::ordered_json &layers = doc.at("layers");
   ASSERT_EQ(layers.size(), 5u);  // every [[layers]] entry, not the input
   const char *kinds[] = {"embedding", "lstm", "readout", "dropout", "linear"};
   const int64_t params[] = {1600, 58368, 0, 0, 130};
   int64_t sum = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const rnnc_rt::JsonValue &l = layers[i];
-    EXPECT_EQ(l.find("index")->as_int(), static_cast<int64_t>(i));
-    EXPECT_EQ(l.find("kind")->as_string(), kinds[i]);
-    EXPECT_TRUE(l.find("details")->is_string());
-    EXPECT_EQ(l.find("params")->as_int(), params[i]);
-    sum += l.find("params")->as_int();
+    const nlohmann::ordered_json &l = layers[i];
+    EXPECT_EQ(l.at("index"), static_cast<int64_t>(i));
+    EXPECT_EQ(l.at("kind"), kinds[i]);
+    EXPECT_TRUE(l.at("details").is_string());
+    EXPECT_EQ(l.at("params"), params[i]);
+    sum += l.at("params").get<int64_t>();
   }
   EXPECT_EQ(sum, 60098);
-  EXPECT_EQ(layers[1].find("details")->as_string(), "hidden 64, 2 layers, dropout 0.3");
+  EXPECT_EQ(layers[1].at("details"), "hidden 64, 2 layers, dropout 0.3");
 
   // Output shapes: [B, T, width] per step, [B, width] after the readout.
-  const auto &shape1 = layers[1].find("output_shape")->as_array();
-  ASSERT_EQ(shape1.size(), 3u);
-  EXPECT_EQ(shape1[0].as_string(), "B");
-  EXPECT_EQ(shape1[1].as_string(), "T");
-  EXPECT_EQ(shape1[2].as_int(), 64);
-  const auto &shape4 = layers[4].find("output_shape")->as_array();
-  ASSERT_EQ(shape4.size(), 2u);
-  EXPECT_EQ(shape4[0].as_string(), "B");
-  EXPECT_EQ(shape4[1].as_int(), 2);
+  EXPECT_EQ(layers[1].at("output_shape"), nlohmann::ordered_json::parse(R"(["B", "T", 64])"));
+  EXPECT_EQ(layers[4].at("output_shape"), nlohmann::ordered_json::parse(R"(["B", 2])"));
 }
 
 TEST(Graph, LayerTableAndPrintShowEveryLayer) {

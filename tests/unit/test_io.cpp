@@ -1,4 +1,4 @@
-// Unit tests of the runtime's file formats: JSON, .npy and safetensors. The
+// Unit tests of the runtime's file formats: .npy and safetensors (with its JSON header). The
 // expected bytes of numpy- and safetensors-written files are spelled out by
 // hand from the formats' specifications, so the tests need no Python.
 #include <gtest/gtest.h>
@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "error.h"
-#include "io/json.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 
@@ -110,100 +109,6 @@ void expect_error(const std::function<void()> &f, const std::vector<std::string>
   }
   ADD_FAILURE() << "did not throw";
 }
-
-// ---------------------------------------------------------------- JSON ---
-
-TEST(Json, ParsesValuesKeepingKeyOrderAndDuplicates) {
-  JsonValue v =
-      parse_json(R"( {"z": 1, "a": [true, false, null, -7, 2.5, 1e2, "s"], "z": {"k": 9223372036854775807}} )");
-  const auto &members = v.as_object();
-  ASSERT_EQ(members.size(), 3u);
-  EXPECT_EQ(members[0].first, "z");
-  EXPECT_EQ(members[1].first, "a");
-  EXPECT_EQ(members[2].first, "z");
-  EXPECT_EQ(v.find("z")->as_int(), 1);  // find returns the first one
-  const auto &a = v.find("a")->as_array();
-  ASSERT_EQ(a.size(), 7u);
-  EXPECT_TRUE(a[0].as_bool());
-  EXPECT_FALSE(a[1].as_bool());
-  EXPECT_TRUE(a[2].is_null());
-  EXPECT_TRUE(a[3].is_int());
-  EXPECT_EQ(a[3].as_int(), -7);
-  EXPECT_EQ(a[4].kind(), JsonValue::Kind::kDouble);
-  EXPECT_DOUBLE_EQ(a[4].as_double(), 2.5);
-  EXPECT_EQ(a[5].kind(), JsonValue::Kind::kDouble);  // an exponent makes it non-integral
-  EXPECT_DOUBLE_EQ(a[5].as_double(), 100.0);
-  EXPECT_EQ(a[6].as_string(), "s");
-  EXPECT_EQ(members[2].second.find("k")->as_int(), INT64_MAX);
-  EXPECT_EQ(v.find("missing"), nullptr);
-}
-
-TEST(Json, IntegersBeyondInt64BecomeDoubles) {
-  JsonValue v = parse_json("18446744073709551616");
-  EXPECT_EQ(v.kind(), JsonValue::Kind::kDouble);
-  EXPECT_DOUBLE_EQ(v.as_double(), 18446744073709551616.0);
-}
-
-TEST(Json, DecodesEscapesToUtf8) {
-  JsonValue v = parse_json(R"("q\"b\\s\/\b\f\n\r\t \u00e9 \u20ac \ud83d\ude00 \u0000")");
-  std::string expected = "q\"b\\s/\b\f\n\r\t \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ";
-  expected += '\0';
-  EXPECT_EQ(v.as_string(), expected);
-  // Raw UTF-8 passes through unchanged.
-  EXPECT_EQ(parse_json("\"\xc3\xa9\"").as_string(), "\xc3\xa9");
-}
-
-TEST(Json, ErrorsGiveByteOffsets) {
-  expect_error([] { parse_json(R"({"a": })"); }, {"byte 6"});
-  expect_error([] { parse_json(R"({"a" 1})"); }, {"byte 5", "':'"});
-  expect_error([] { parse_json("[1, 2"); }, {"byte 5"});
-  expect_error([] { parse_json("[1] x"); }, {"byte 4"});
-  expect_error([] { parse_json(R"("abc)"); }, {"unterminated"});
-  expect_error([] { parse_json(R"("\ud83d")"); }, {"byte 1", "surrogate"});
-  expect_error([] { parse_json(R"("\ude00")"); }, {"surrogate"});
-  expect_error([] { parse_json(R"("\x")"); }, {"byte 1", "escape"});
-  expect_error([] { parse_json("\"\xff\""); }, {"byte 1", "UTF-8"});
-  expect_error([] { parse_json("\"\xc0\xaf\""); }, {"UTF-8"});  // overlong '/'
-  expect_error([] { parse_json("\"a\nb\""); }, {"byte 2", "control"});
-  expect_error([] { parse_json("01"); }, {"byte 1"});
-  expect_error([] { parse_json("1."); }, {"byte 2"});
-  expect_error([] { parse_json("1e999"); }, {"byte 0", "range"});
-  expect_error([] { parse_json("tru"); }, {"byte 0"});
-  expect_error([] { parse_json(""); }, {"byte 0"});
-  expect_error([] { parse_json("{\"a\":1,}"); }, {"byte 7"});
-}
-
-TEST(Json, RefusesDeepNestingInsteadOfOverflowingTheStack) {
-  std::string deep(100000, '[');
-  expect_error([&] { parse_json(deep); }, {"nesting"});
-}
-
-TEST(Json, AccessorsCheckTheKind) {
-  JsonValue v = parse_json("\"s\"");
-  expect_error([&] { v.as_int(); }, {"a string", "an integer"});
-  expect_error([&] { v.find("k"); }, {"an object"});
-}
-
-TEST(Json, WriterRoundTrips) {
-  JsonValue::Object object;
-  object.emplace_back("b", JsonValue::make_int(-3));
-  object.emplace_back("a\"\n\x01", JsonValue::make_string("\xc3\xa9\t"));
-  object.emplace_back("d", JsonValue::make_double(1.0));
-  object.emplace_back("e", JsonValue::make_double(0.1));
-  object.emplace_back("l", JsonValue::make_array({JsonValue(), JsonValue::make_bool(true)}));
-  object.emplace_back("o", JsonValue::make_object());
-  std::string text = to_json(JsonValue::make_object(object));
-  EXPECT_EQ(text,
-            "{\"b\":-3,\"a\\\"\\n\\u0001\":\"\xc3\xa9\\t\",\"d\":1.0,\"e\":0.1,"
-            "\"l\":[null,true],\"o\":{}}");
-  JsonValue back = parse_json(text);
-  EXPECT_EQ(to_json(back), text);
-  EXPECT_EQ(back.find("d")->kind(), JsonValue::Kind::kDouble);
-  EXPECT_EQ(back.as_object()[1].first, "a\"\n\x01");
-  expect_error([] { to_json(JsonValue::make_double(std::numeric_limits<double>::infinity())); }, {"JSON"});
-}
-
-TEST(Json, EscapeLeavesQuotesToTheCaller) { EXPECT_EQ(json_escape("a\"b\\c\x1f"), "a\\\"b\\\\c\\u001f"); }
 
 // ----------------------------------------------------------------- npy ---
 
@@ -552,6 +457,25 @@ TEST(SafeTensors, RefusesMalformedFiles) {
        safetensors_bytes(R"({"t":{"dtype":4,"shape":[],"data_offsets":[0,4]}})", data16),
        {"tensor 't'", "'dtype'"}},
       {"metadata_value", safetensors_bytes(R"({"__metadata__":{"k":1}})", data16), {"'__metadata__'", "'k'"}},
+      // JSON allows repeated keys; a header that repeats one is ambiguous.
+      {"duplicate_field",
+       safetensors_bytes(R"({"m":{"dtype":"F32","dtype":"F64","shape":[1],"data_offsets":[0,4]}})", data16),
+       {"tensor 'm'", "field 'dtype' appears twice"}},
+      {"duplicate_metadata_entry",
+       safetensors_bytes(R"({"__metadata__":{"k":"a","k":"b"}})", data16),
+       {"'__metadata__' entry 'k' appears twice"}},
+      {"metadata_twice",
+       safetensors_bytes(R"({"__metadata__":{},"__metadata__":{}})", data16),
+       {"'__metadata__' appears twice"}},
+      {"duplicate_deeper",
+       safetensors_bytes(R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"extra":{"a":1,"a":2}}})", data16),
+       {"tensor 'x'", "key 'a' appears twice in field 'extra'"}},
+      {"trailing_comma", safetensors_bytes(R"({"w":{"dtype":"F32",}})", data16), {"malformed JSON", "byte 20"}},
+      {"bad_utf8", safetensors_bytes("{\"\xff\":{}}", data16), {"malformed JSON", "byte 2", "UTF-8"}},
+      {"control_character", safetensors_bytes("{\"a\nb\":{}}", data16), {"malformed JSON", "byte 3", "control"}},
+      {"number_overflow",
+       safetensors_bytes(R"({"n":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", data16),
+       {"malformed JSON", "1e999"}},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(c.name);

@@ -9,6 +9,7 @@
 
 #include "frontend/parser.h"
 #include "ir/graph.h"
+#include "rnnc/edit_distance.h"
 
 namespace rnnc {
 namespace {
@@ -326,6 +327,21 @@ TEST(Diagnostics, NearestNameAcceptsPlausibleMisspellingsOnly) {
   EXPECT_EQ(nearest_name("hiden", {"kind", "hidden", "bias"}), "hidden");
   EXPECT_EQ(nearest_name("foo", {"kind", "hidden", "bias"}), "");
   EXPECT_EQ(nearest_name("x", {}), "");
+}
+
+// The rule of rnnc's and the generated programs' "did you mean '--...'?":
+// an abbreviation finds the option it abbreviates (the first, in order),
+// else a name within two edits.
+TEST(Diagnostics, NearestOptionPrefersTheOptionAnAbbreviationNames) {
+  const V compile = {"model", "output", "target", "cache-dir", "no-cache", "jobs"};
+  EXPECT_EQ(rnnc_rt::nearest_option("out", compile), "output");  // 3 edits, but a prefix
+  EXPECT_EQ(rnnc_rt::nearest_option("outptu", compile), "output");
+  EXPECT_EQ(rnnc_rt::nearest_option("cache", compile), "cache-dir");
+  EXPECT_EQ(rnnc_rt::nearest_option("val", {"epochs", "val-inputs", "val-labels"}), "val-inputs");
+  EXPECT_EQ(rnnc_rt::nearest_option("lenghts", {"weights", "lengths"}), "lengths");
+  EXPECT_EQ(rnnc_rt::nearest_option("bogus", compile), "");
+  EXPECT_EQ(rnnc_rt::nearest_option("", compile), "");
+  EXPECT_EQ(rnnc_rt::nearest_option("x", {}), "");
 }
 
 // --- malformed files ---------------------------------------------------------

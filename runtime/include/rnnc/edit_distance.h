@@ -1,5 +1,5 @@
 // Edit distance for "did you mean" suggestions, shared by rnnc's model-file
-// diagnostics and the generated programs' option parser.
+// diagnostics and the option parsers of rnnc and the generated programs.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +23,26 @@ inline int edit_distance(const std::string &a, const std::string &b) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   return d[n][m];
+}
+
+// The option that `given` (a name without dashes that matched none) most
+// likely meant, or "" when none is close: the first candidate that `given`
+// abbreviates, else the nearest within two edits. rnnc and the generated
+// programs take exact option names only and suggest with this one rule.
+inline std::string nearest_option(const std::string &given, const std::vector<std::string> &candidates) {
+  if (!given.empty())
+    for (const std::string &c : candidates)
+      if (c.size() > given.size() && c.compare(0, given.size(), given) == 0) return c;
+  std::string best;
+  int best_distance = 3;
+  for (const std::string &c : candidates) {
+    const int d = edit_distance(given, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
 }
 
 }  // namespace rnnc_rt

@@ -129,6 +129,7 @@ enum ArgKind : int32_t {
   kArgScalar = 9,   // RuntimeScalar `id`
   kArgFlat = 10,    // a flat array (FlatArray `id`) as 1-D, elements [row0, row0 + nrows)
   kArgLabels = 11,  // the batch's labels: int32 [rows] class ids or float (out, rows) targets
+  kArgDropoutRate = 12,  // a dropout site's rate `fvalue`, or 0 when the batch runs with dropout off
 };
 
 // The flat arrays of a model: parameters, gradients, the optimizer's two
@@ -229,6 +230,11 @@ struct ModelDesc {
   const char *name;
   const char *source_file;
   uint32_t abi_version;
+  // Provenance: the rnnc version that generated the library, the SHA-256 of
+  // the model file it was generated from (hex), and the Halide target.
+  const char *rnnc_version;
+  const char *model_sha256;
+  const char *target;
   int32_t input_kind;  // InputKindDesc
   int64_t vocab;       // tokens
   int64_t input_size;  // features
@@ -256,9 +262,12 @@ struct ModelDesc {
   StepList train_bwd;       // from the output's gradient back to every parameter's gradient
   StepList grad_norm;       // per-parameter sums of squares of the gradients into grad_sq_buffer
   StepList update;          // one optimizer step into the *Next flat arrays
+  StepList input_grad;      // features input: dL/dx into input_grad_buffer (after train_bwd)
   int32_t output_buffer;    // buffer holding the model's output after a forward
   int32_t loss_buffer;      // training: per-row losses [rows, 1] (rows as the output's)
   int32_t grad_sq_buffer;   // training: [1, num_params] sums of squares
+  int32_t output_grad_buffer;  // training: dL/d(output), rows as the output's (loss_steps write it)
+  int32_t input_grad_buffer;   // features input: dL/dx [R, input_size] in packed rows, or -1
   const StateDesc *states;  // sub-layer directions in PyTorch h_n order
   int32_t num_states;
   const LayerInfo *layers;
@@ -266,6 +275,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 5;
+constexpr uint32_t kAbiVersion = 6;
 
 }  // namespace rnnc_rt

@@ -45,6 +45,18 @@ int api_gradients(Model *m, const void *inputs, const int32_t *lengths, const vo
 // included) on the batch; `loss` (may be NULL) receives the batch's loss.
 int api_train_step(Model *m, const void *inputs, const int32_t *lengths, const void *labels, int64_t n, int64_t t,
                    double *loss);
+// The forward pass in training mode, as api_forward_state, with dropout on
+// (dropout != 0; masks drawn from dropout_seed) or off; the outputs are those
+// api_backward differentiates for the same arguments.
+int api_forward_train(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                      const float *c0, int dropout, uint64_t dropout_seed, float *outputs, float *h_n, float *c_n);
+// Runs api_forward_train's forward again and the backward pass from
+// grad_outputs (dL/d outputs, laid out as the outputs; padded positions
+// ignored): the parameters' gradients (flat, like api_get_params) and, for a
+// features input when input_grads is not NULL, dL/d inputs [n, t, input_size].
+int api_backward(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                 const float *c0, int dropout, uint64_t dropout_seed, const float *grad_outputs, float *param_grads,
+                 float *input_grads);
 // Writes the weights as safetensors (atomically). 0 on success.
 int api_save(Model *m, const char *path);
 // Sets the number of threads the kernels may use (process-wide).

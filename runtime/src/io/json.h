@@ -1,83 +1,27 @@
-// A minimal JSON value, parser and writer: enough for safetensors headers and
-// the small descriptor files the runtime reads. Object members keep the order
-// they have in the text, and duplicate keys are kept so that callers can
-// refuse them with a message of their own.
+// JSON in the runtime is nlohmann::ordered_json (header-only, so the static
+// runtime that ships with rnnc stays self-contained): members keep the order
+// they are added in, which is the order the reports and safetensors headers
+// are written in. nlohmann writes non-finite doubles as null.
 #pragma once
 
-#include <cstdint>
+#include <cstdio>
 #include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace rnnc_rt {
 
-class JsonValue {
- public:
-  enum class Kind { kNull, kBool, kInt, kDouble, kString, kArray, kObject };
-  using Array = std::vector<JsonValue>;
-  using Object = std::vector<std::pair<std::string, JsonValue>>;
+using Json = nlohmann::ordered_json;
 
-  // Constructs null.
-  JsonValue() = default;
+// The compact text of a report (one line, no newline). Bytes of strings that
+// are not UTF-8 (a file name, say) become U+FFFD rather than an error.
+inline std::string report_text(const Json &j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-  static JsonValue make_bool(bool value);
-  static JsonValue make_int(int64_t value);
-  static JsonValue make_double(double value);
-  static JsonValue make_string(std::string value);
-  static JsonValue make_array(Array value = {});
-  static JsonValue make_object(Object value = {});
-
-  Kind kind() const { return kind_; }
-  bool is_null() const { return kind_ == Kind::kNull; }
-  bool is_bool() const { return kind_ == Kind::kBool; }
-  bool is_int() const { return kind_ == Kind::kInt; }
-  // True for both integers and non-integral numbers.
-  bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kDouble; }
-  bool is_string() const { return kind_ == Kind::kString; }
-  bool is_array() const { return kind_ == Kind::kArray; }
-  bool is_object() const { return kind_ == Kind::kObject; }
-
-  // The accessors below throw RtError when the value has another kind.
-  bool as_bool() const;
-  int64_t as_int() const;
-  // Returns the number as a double; integers are converted.
-  double as_double() const;
-  const std::string &as_string() const;
-  const Array &as_array() const;
-  Array &as_array();
-  const Object &as_object() const;
-  Object &as_object();
-
-  // Returns the first member named key of an object, nullptr when absent;
-  // throws RtError when the value is not an object.
-  const JsonValue *find(std::string_view key) const;
-
- private:
-  void expect(Kind kind) const;
-
-  Kind kind_ = Kind::kNull;
-  bool bool_ = false;
-  int64_t int_ = 0;
-  double double_ = 0.0;
-  std::string string_;
-  Array array_;
-  Object object_;
-};
-
-// The kind's name as used in messages: "null", "boolean", "integer", ...
-const char *json_kind_name(JsonValue::Kind kind);
-
-// Parses one JSON document (surrounding whitespace allowed); throws RtError
-// "byte N: <what>" where N is the offset of the problem in text.
-JsonValue parse_json(std::string_view text);
-
-// Serialises value compactly (no spaces); throws RtError for non-finite
-// doubles, which JSON cannot represent.
-std::string to_json(const JsonValue &value);
-
-// Escapes text for use between the quotes of a JSON string literal (quotes
-// not included); bytes >= 0x80 are passed through unchanged.
-std::string json_escape(std::string_view text);
+// Prints j on one line of stdout and flushes it, so that a reader of a pipe
+// sees each line (train's epochs) when it is written.
+inline void print_json_line(const Json &j) {
+  std::printf("%s\n", report_text(j).c_str());
+  std::fflush(stdout);
+}
 
 }  // namespace rnnc_rt

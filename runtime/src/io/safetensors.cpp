@@ -66,44 +66,40 @@ class HeaderReader {
     throw RtError(path_ + ": tensor '" + name + "': " + what);
   }
 
-  // The unique member key of entry, or nullptr; refuses repeated fields.
-  const JsonValue *field(const std::string &name, const JsonValue &entry, const char *key) const {
-    const JsonValue *found = nullptr;
-    for (const auto &member : entry.as_object()) {
-      if (member.first != key) continue;
-      if (found != nullptr) fail_tensor(name, std::string("field '") + key + "' appears twice");
-      found = &member.second;
-    }
-    if (found == nullptr) fail_tensor(name, std::string("missing field '") + key + "'");
-    return found;
+  // Member key of entry; the parser has refused repeated keys.
+  const Json &field(const std::string &name, const Json &entry, const char *key) const {
+    const auto it = entry.find(key);
+    if (it == entry.end()) fail_tensor(name, std::string("missing field '") + key + "'");
+    return *it;
   }
 
   // A non-negative integer, as shapes and offsets must be.
-  int64_t count(const std::string &name, const JsonValue &value, const char *what) const {
-    if (!value.is_int() || value.as_int() < 0) {
-      fail_tensor(name, std::string(what) + " must be non-negative integers");
-    }
-    return value.as_int();
+  int64_t count(const std::string &name, const Json &value, const char *what) const {
+    const bool ok = value.is_number_unsigned()  ? value.get<uint64_t>() <= uint64_t{INT64_MAX}
+                    : value.is_number_integer() ? value.get<int64_t>() >= 0
+                                                : false;
+    if (!ok) fail_tensor(name, std::string(what) + " must be non-negative integers");
+    return value.get<int64_t>();
   }
 
-  TensorEntry tensor(const std::string &name, const JsonValue &entry, uint64_t data_size) const {
+  TensorEntry tensor(const std::string &name, const Json &entry, uint64_t data_size) const {
     if (!entry.is_object()) fail_tensor(name, "entry is not a JSON object");
     TensorEntry out;
     out.tensor.name = name;
-    const JsonValue *dtype = field(name, entry, "dtype");
-    if (!dtype->is_string()) fail_tensor(name, "'dtype' is not a string");
-    out.tensor.dtype = dtype->as_string();
+    const Json &dtype = field(name, entry, "dtype");
+    if (!dtype.is_string()) fail_tensor(name, "'dtype' is not a string");
+    out.tensor.dtype = dtype.get<std::string>();
 
-    const JsonValue *shape = field(name, entry, "shape");
-    if (!shape->is_array()) fail_tensor(name, "'shape' is not an array");
-    for (const JsonValue &d : shape->as_array()) out.tensor.shape.push_back(count(name, d, "'shape' entries"));
+    const Json &shape = field(name, entry, "shape");
+    if (!shape.is_array()) fail_tensor(name, "'shape' is not an array");
+    for (const Json &d : shape) out.tensor.shape.push_back(count(name, d, "'shape' entries"));
 
-    const JsonValue *offsets = field(name, entry, "data_offsets");
-    if (!offsets->is_array() || offsets->as_array().size() != 2) {
+    const Json &offsets = field(name, entry, "data_offsets");
+    if (!offsets.is_array() || offsets.size() != 2) {
       fail_tensor(name, "'data_offsets' is not an array of two integers");
     }
-    out.begin = static_cast<uint64_t>(count(name, offsets->as_array()[0], "'data_offsets'"));
-    out.end = static_cast<uint64_t>(count(name, offsets->as_array()[1], "'data_offsets'"));
+    out.begin = static_cast<uint64_t>(count(name, offsets[0], "'data_offsets'"));
+    out.end = static_cast<uint64_t>(count(name, offsets[1], "'data_offsets'"));
     std::string range = "data_offsets [" + std::to_string(out.begin) + ", " + std::to_string(out.end) + "]";
     if (out.begin > out.end) fail_tensor(name, range + " are reversed");
     if (out.end > data_size) {
@@ -118,20 +114,83 @@ class HeaderReader {
     return out;
   }
 
-  std::vector<std::pair<std::string, std::string>> metadata(const JsonValue &value) const {
+  std::vector<std::pair<std::string, std::string>> metadata(const Json &value) const {
     if (!value.is_object()) fail("'__metadata__' is not a JSON object");
     std::vector<std::pair<std::string, std::string>> out;
-    std::unordered_set<std::string> seen;
-    for (const auto &member : value.as_object()) {
-      if (!member.second.is_string()) {
-        fail("'__metadata__' entry '" + member.first + "' is not a string");
-      }
-      if (!seen.insert(member.first).second) {
-        fail("'__metadata__' entry '" + member.first + "' appears twice");
-      }
-      out.emplace_back(member.first, member.second.as_string());
+    for (const auto &member : value.items()) {
+      if (!member.value().is_string()) fail("'__metadata__' entry '" + member.key() + "' is not a string");
+      out.emplace_back(member.key(), member.value().get<std::string>());
     }
     return out;
+  }
+
+  // What a key that appears twice in one object is called in the message:
+  // `enclosing` holds the keys of the objects around it, outermost first.
+  [[noreturn]] void fail_duplicate(const std::vector<std::string> &enclosing, const std::string &key) const {
+    if (enclosing.empty()) {
+      if (key == kMetadataKey) fail("'__metadata__' appears twice");
+      fail_tensor(key, "appears twice in the header");
+    }
+    if (enclosing.size() == 1 && enclosing[0] == kMetadataKey) fail("'__metadata__' entry '" + key + "' appears twice");
+    if (enclosing[0] == kMetadataKey) fail("key '" + key + "' appears twice in '__metadata__'");
+    if (enclosing.size() == 1) fail_tensor(enclosing[0], "field '" + key + "' appears twice");
+    std::string field = enclosing[1];
+    for (size_t i = 2; i < enclosing.size(); ++i) field += "." + enclosing[i];
+    fail_tensor(enclosing[0], "key '" + key + "' appears twice in field '" + field + "'");
+  }
+
+  // Parses the header text. JSON allows repeated keys and nlohmann keeps the
+  // last one silently, but a header naming a tensor or a field twice is
+  // ambiguous: a parser callback tracks the keys of each open object and
+  // refuses a repeated one.
+  Json parse(const std::string &text) const {
+    struct Level {
+      bool object = false;
+      std::unordered_set<std::string> keys;
+      std::string key;  // the member being parsed
+    };
+    std::vector<Level> open;
+    auto track = [&](int, Json::parse_event_t event, Json &parsed) {
+      switch (event) {
+        case Json::parse_event_t::object_start:
+        case Json::parse_event_t::array_start:
+          open.push_back(Level{event == Json::parse_event_t::object_start, {}, {}});
+          break;
+        case Json::parse_event_t::object_end:
+        case Json::parse_event_t::array_end:
+          open.pop_back();
+          break;
+        case Json::parse_event_t::key: {
+          Level &top = open.back();
+          top.key = parsed.get<std::string>();
+          if (!top.keys.insert(top.key).second) {
+            std::vector<std::string> enclosing;
+            for (size_t i = 0; i + 1 < open.size(); ++i)
+              if (open[i].object) enclosing.push_back(open[i].key);
+            fail_duplicate(enclosing, top.key);
+          }
+          break;
+        }
+        case Json::parse_event_t::value:
+          break;
+      }
+      return true;
+    };
+    try {
+      return Json::parse(text, track);
+    } catch (const Json::parse_error &e) {
+      // "[json.exception.parse_error.101] parse error at line 1, column 6: <what>";
+      // e.byte counts the bytes read up to and including the offending one.
+      const std::string what = e.what();
+      const size_t at = what.find(": ", what.find("parse error"));
+      fail("malformed JSON header: byte " + std::to_string(e.byte > 0 ? e.byte - 1 : 0) + ": " +
+           (at == std::string::npos ? what : what.substr(at + 2)));
+    } catch (const Json::exception &e) {
+      // Numbers out of range, which carry no position.
+      const std::string what = e.what();
+      const size_t at = what.find("] ");
+      fail("malformed JSON header: " + (at == std::string::npos ? what : what.substr(at + 2)));
+    }
   }
 
  private:
@@ -157,33 +216,21 @@ SafeTensorsFile read_safetensors(const std::string &path) {
   }
   std::string header_text(header_size, '\0');
   file.read_at(8, header_text.data(), header_size, "the header");
-  JsonValue header;
-  try {
-    header = parse_json(header_text);
-  } catch (const RtError &e) {
-    throw RtError(path + ": malformed JSON header: " + e.what());
-  }
   HeaderReader reader(path);
+  const Json header = reader.parse(header_text);
   if (!header.is_object()) reader.fail("the header is not a JSON object");
 
   uint64_t data_start = 8 + header_size;
   uint64_t data_size = file.size() - data_start;
   SafeTensorsFile result;
-  std::unordered_set<std::string> names;
-  bool seen_metadata = false;
-  for (const auto &member : header.as_object()) {
-    if (member.first == kMetadataKey) {
-      if (seen_metadata) reader.fail("'__metadata__' appears twice");
-      seen_metadata = true;
-      result.metadata = reader.metadata(member.second);
+  for (const auto &member : header.items()) {
+    if (member.key() == kMetadataKey) {
+      result.metadata = reader.metadata(member.value());
       continue;
     }
-    if (!names.insert(member.first).second) {
-      reader.fail_tensor(member.first, "appears twice in the header");
-    }
-    TensorEntry entry = reader.tensor(member.first, member.second, data_size);
+    TensorEntry entry = reader.tensor(member.key(), member.value(), data_size);
     entry.tensor.data.resize(entry.end - entry.begin);
-    std::string what = "tensor '" + member.first + "'";
+    std::string what = "tensor '" + member.key() + "'";
     file.read_at(data_start + entry.begin, entry.tensor.data.data(), entry.tensor.data.size(), what.c_str());
     result.tensors.push_back(std::move(entry.tensor));
   }
@@ -191,17 +238,17 @@ SafeTensorsFile read_safetensors(const std::string &path) {
 }
 
 void write_safetensors(const std::string &path, const SafeTensorsFile &file) {
-  JsonValue::Object header;
+  Json header = Json::object();
   if (!file.metadata.empty()) {
-    JsonValue::Object metadata;
+    Json metadata = Json::object();
     std::unordered_set<std::string> keys;
     for (const auto &entry : file.metadata) {
       if (!keys.insert(entry.first).second) {
         throw RtError(path + ": '__metadata__' entry '" + entry.first + "' appears twice");
       }
-      metadata.emplace_back(entry.first, JsonValue::make_string(entry.second));
+      metadata[entry.first] = entry.second;
     }
-    header.emplace_back(kMetadataKey, JsonValue::make_object(std::move(metadata)));
+    header[kMetadataKey] = std::move(metadata);
   }
 
   std::unordered_set<std::string> names;
@@ -217,18 +264,18 @@ void write_safetensors(const std::string &path, const SafeTensorsFile &file) {
       throw fail("has " + std::to_string(t.data.size()) + " bytes but " + t.dtype + " of shape " + shape_str(t.shape) +
                  " needs " + std::to_string(nbytes));
     }
-    JsonValue::Array shape;
-    for (int64_t d : t.shape) shape.push_back(JsonValue::make_int(d));
     int64_t end = offset + static_cast<int64_t>(t.data.size());
-    JsonValue::Object entry;
-    entry.emplace_back("dtype", JsonValue::make_string(t.dtype));
-    entry.emplace_back("shape", JsonValue::make_array(std::move(shape)));
-    entry.emplace_back("data_offsets", JsonValue::make_array({JsonValue::make_int(offset), JsonValue::make_int(end)}));
-    header.emplace_back(t.name, JsonValue::make_object(std::move(entry)));
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, end}}};
     offset = end;
   }
 
-  std::string text = to_json(JsonValue::make_object(std::move(header)));
+  // serde_json's compact form, as the reference implementation writes it.
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const Json::type_error &) {
+    throw RtError(path + ": tensor names and metadata must be UTF-8 (JSON strings cannot hold other bytes)");
+  }
   // The reference implementation pads with spaces so that the data starts
   // 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
