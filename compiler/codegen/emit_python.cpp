@@ -452,6 +452,7 @@ class _RnncFunction(_torch.autograd.Function):
         model = module._model
         module._load(params)
         ctx.module, ctx.dropout, ctx.seed = module, module.training, module._next_seed()
+        ctx.x_dtype = x.dtype if isinstance(x, _torch.Tensor) else _torch.float32
         ctx.args = (_numpy(x, "x"), _numpy(lengths, "lengths"), _states_numpy(h0, "h0"), _states_numpy(c0, "c0"))
         if LOSS is None:
             result = model.forward(*ctx.args)
@@ -478,8 +479,11 @@ class _RnncFunction(_torch.autograd.Function):
         want_dx = ctx.needs_input_grad[1] and not rnnc_model.INPUT_IS_TOKENS
         grads, dx = module._model.backward(x, _numpy(grad_out.contiguous(), "grad"), lengths, h0, c0,
                                            dropout=ctx.dropout, seed=ctx.seed, input_grad=want_dx)
-        param_grads = tuple(_torch.from_numpy(grads[name]) for name, _ in rnnc_model.PARAMS)
-        return (None, _torch.from_numpy(dx) if want_dx else None, None, None, None) + param_grads
+        # In the dtypes autograd expects (the kernels run in float32 whatever the module's dtype).
+        param_grads = tuple(
+            _torch.from_numpy(grads[name]).to(p.dtype) for (name, _), p in zip(rnnc_model.PARAMS, ctx.saved_tensors))
+        dx = _torch.from_numpy(dx).to(ctx.x_dtype) if want_dx else None
+        return (None, dx, None, None, None) + param_grads
 
 
 class Module(_torch.nn.Module):

@@ -405,6 +405,18 @@ class TorchModule(unittest.TestCase):
         for k, v in net.state_dict().items():
             np.testing.assert_allclose(v.numpy(), ref_sd[k].numpy(), atol=1e-4, rtol=0, err_msg=k)
 
+    def test_float64_inputs_get_float64_gradients(self):
+        out, spec, mod_name = compile_model(model_file("compare_lstm"))
+        tmod = importlib.import_module(mod_name + "_torch")
+        net = tmod.Module(seed=41)
+        x, lengths, _ = batch(spec, 3, 4, seed=42)
+        x64 = torch.from_numpy(x).double().requires_grad_(True)
+        y = net(x64, torch.from_numpy(lengths))
+        self.assertEqual(y.dtype, torch.float32)
+        y.sum().backward()
+        self.assertEqual(x64.grad.dtype, torch.float64)
+        self.assertGreater(float(x64.grad.abs().sum()), 0.0)
+
     def test_dropout_in_train_mode_is_reproducible(self):
         # rnnc's masks are its own; forward and backward of one call agree, and
         # the gradient matches a finite difference of the same masked forward.
