@@ -30,57 +30,8 @@ extern "C" void rnnc_halide_error(void *user_context, const char *msg) {
 
 constexpr int kMaxArgs = 24;
 
-// A resolved workspace region: rows [row0, row0 + count) of a matrix.
-struct Region {
-  float *base = nullptr;  // row 0, column 0 of the view
-  int64_t cols = 0;
-  int64_t stride = 0;
-  int64_t row0 = 0;
-  int64_t count = 0;
-};
-
-int64_t rows_of(int32_t kind, const Workspace &ws) {
-  switch (kind) {
-    case kRowsPacked:
-      return ws.rows;
-    case kRowsState:
-      return ws.n + ws.rows;
-    case kRowsBatch:
-      return ws.n;
-    default:
-      return 1;
-  }
-}
-
-Region region(Model &m, const ArgDesc &a, int64_t t) {
-  const ModelDesc &d = *m.desc;
-  const BufferDesc &b = d.buffers[a.id];
-  const BufferLocation loc = locate_buffer(d, a.id, m.ws.n);
-  Region r;
-  r.cols = b.cols;
-  r.stride = loc.stride;
-  r.base = m.ws.storage[loc.base].data() + loc.offset;
-  const Geometry &g = m.geo;
-  switch (a.slice) {
-    case kSliceAll:
-      r.row0 = 0;
-      r.count = rows_of(b.rows, m.ws);
-      break;
-    case kSliceStep:
-      r.row0 = g.offsets[t];
-      r.count = g.batch_sizes[t];
-      break;
-    case kSliceStateCur:
-      r.row0 = g.n + g.offsets[t];
-      r.count = g.batch_sizes[t];
-      break;
-    case kSliceStatePrev:
-      r.row0 = t == 0 ? 0 : g.n + g.offsets[t - 1];
-      r.count = g.batch_sizes[t];
-      break;
-  }
-  return r;
-}
+// The rows of a buffer argument at step t.
+MatrixView region(const Model &m, const ArgDesc &a, int64_t t) { return m.ws.slice(a.id, a.slice, m.geo, t); }
 
 void set_buffer(halide_buffer_t &hb, halide_dimension_t *dims, void *host, halide_type_code_t code, int ndims,
                 const int64_t *extents) {
@@ -130,9 +81,9 @@ class Call {
     argv_[i + 1] = &hb;
     switch (a.kind) {
       case kArgBuffer: {
-        Region r = region(m_, a, t_);
-        const int64_t ext[2] = {r.cols, r.count};
-        set_buffer(hb, dims, r.base + r.row0 * r.stride, halide_type_float, 2, ext);
+        const MatrixView r = region(m_, a, t_);
+        const int64_t ext[2] = {r.cols, r.rows};
+        set_buffer(hb, dims, r.data, halide_type_float, 2, ext);
         dims[1].stride = static_cast<int32_t>(r.stride);
         break;
       }
@@ -251,18 +202,15 @@ class Call {
 void gather_rows(Model &m, const StepDesc &s) {
   const ModelDesc &d = *m.desc;
   const ArgDesc &dst_a = d.args[s.first_arg], &src_a = d.args[s.first_arg + 1], &idx_a = d.args[s.first_arg + 2];
-  Region dst = region(m, dst_a, 0), src = region(m, src_a, 0);
+  const MatrixView dst = region(m, dst_a, 0), src = region(m, src_a, 0);
   const int32_t *idx = idx_a.kind == kArgIndex ? m.geo.index[idx_a.id].data() : nullptr;
   const size_t bytes = sizeof(float) * dst.cols;
-  for (int64_t r = 0; r < dst.count; ++r) {
-    const int64_t from = idx ? idx[r] : r;
-    std::memcpy(dst.base + r * dst.stride, src.base + from * src.stride, bytes);
-  }
+  for (int64_t r = 0; r < dst.rows; ++r) std::memcpy(dst.row(r), src.row(idx ? idx[r] : r), bytes);
 }
 
 void zero_rows(Model &m, const StepDesc &s) {
-  Region r = region(m, m.desc->args[s.first_arg], 0);
-  for (int64_t i = 0; i < r.count; ++i) std::memset(r.base + (r.row0 + i) * r.stride, 0, sizeof(float) * r.cols);
+  const MatrixView r = region(m, m.desc->args[s.first_arg], 0);
+  for (int64_t i = 0; i < r.rows; ++i) std::memset(r.row(i), 0, sizeof(float) * r.cols);
 }
 
 void pack_one(Model &m, int32_t id) {

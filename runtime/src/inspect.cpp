@@ -12,10 +12,7 @@ namespace {
 
 // Row `row` of buffer `id`, its view resolved: for a state buffer row 0 is
 // the first initial-state row.
-const float *buffer_row(const Model &m, int32_t id, int64_t row) {
-  const BufferLocation loc = locate_buffer(*m.desc, id, m.geo.n);
-  return m.ws.storage[loc.base].data() + loc.offset + row * loc.stride;
-}
+const float *buffer_row(const Model &m, int32_t id, int64_t row) { return m.ws.view(id).row(row); }
 
 // The packed row (in the state's own row order) of input position pos of seq.
 int64_t packed_row(const Model &m, const StateDesc &st, int64_t seq, int64_t pos) {

@@ -29,23 +29,6 @@ std::vector<char> used_buffers(const ModelDesc &d, StepList list) {
   return used;
 }
 
-void allocate(Model &m, const std::vector<char> &used) {
-  const ModelDesc &d = *m.desc;
-  Workspace &ws = m.ws;
-  ws.n = m.geo.n;
-  ws.rows = m.geo.rows;
-  ws.storage.resize(d.num_buffers);
-  for (int32_t i = 0; i < d.num_buffers; ++i) {
-    const BufferDesc &b = d.buffers[i];
-    if (b.parent >= 0 || !used[i]) continue;
-    int64_t rows = b.rows == kRowsPacked  ? ws.rows
-                   : b.rows == kRowsState ? ws.n + ws.rows
-                   : b.rows == kRowsBatch ? ws.n
-                                          : 1;
-    ws.storage[i].resize(static_cast<size_t>(rows * b.cols));
-  }
-}
-
 // for_each_state_block over the h (which = 0) or c (which = 1) state
 // buffers of the current batch: fn(buffer, hidden, offset).
 template <class Fn>
@@ -63,12 +46,12 @@ void set_initial_states(Model &m, const float *h0, const float *c0) {
   for (int which = 0; which < 2; ++which) {
     const float *src = which == 0 ? h0 : c0;
     for_each_state(m, which, [&](int32_t buf, int64_t hidden, int64_t offset) {
-      float *dst = m.ws.storage[buf].data();
+      const MatrixView dst = m.ws.view(buf);
       for (int64_t b = 0; b < g.n; ++b) {
         if (src) {
-          std::memcpy(dst + b * hidden, src + offset + g.order[b] * hidden, sizeof(float) * hidden);
+          std::memcpy(dst.row(b), src + offset + g.order[b] * hidden, sizeof(float) * hidden);
         } else {
-          std::memset(dst + b * hidden, 0, sizeof(float) * hidden);
+          std::memset(dst.row(b), 0, sizeof(float) * hidden);
         }
       }
     });
@@ -83,9 +66,9 @@ void get_final_states(const Model &m, float *h_n, float *c_n) {
     float *dst = which == 0 ? h_n : c_n;
     if (!dst) continue;
     for_each_state(m, which, [&](int32_t buf, int64_t hidden, int64_t offset) {
-      const float *src = m.ws.storage[buf].data();
+      const MatrixView src = m.ws.view(buf);
       for (int64_t i = 0; i < g.n; ++i)
-        std::memcpy(dst + offset + i * hidden, src + (g.n + g.index[kIdxLastRow][i]) * hidden, sizeof(float) * hidden);
+        std::memcpy(dst + offset + i * hidden, src.row(g.n + g.index[kIdxLastRow][i]), sizeof(float) * hidden);
     });
   }
 }
@@ -151,27 +134,23 @@ int64_t state_size(const ModelDesc &d, int64_t n, bool cell_state) {
   return total;
 }
 
-BufferLocation locate_buffer(const ModelDesc &d, int32_t id, int64_t n) {
-  const BufferDesc &b = d.buffers[id];
-  const int32_t base_id = b.parent >= 0 ? b.parent : id;
-  const int64_t stride = d.buffers[base_id].cols;
-  return BufferLocation{base_id, (b.skip_state_rows ? n * stride : 0) + b.col_offset, stride};
-}
-
 void prepare_batch(Model &m, const BatchInput &in, const int32_t *lengths, int64_t n, int64_t t, BatchMode mode,
                    const float *h0, const float *c0) {
   const ModelDesc &d = *m.desc;
   m.geo = make_geometry(lengths, n, t, in.tokens, d.vocab);
-  allocate(m, mode == BatchMode::kTrain ? m.used_train : mode == BatchMode::kEval ? m.used_eval : m.used_infer);
+  m.ws.allocate(d, m.geo.n, m.geo.rows,
+                mode == BatchMode::kTrain  ? m.used_train
+                : mode == BatchMode::kEval ? m.used_eval
+                                           : m.used_infer);
   set_initial_states(m, h0, c0);
 }
 
 OutputView output_view(const Model &m) {
   const ModelDesc &d = *m.desc;
-  const BufferLocation loc = locate_buffer(d, d.output_buffer, m.geo.n);
+  const MatrixView out = m.ws.view(d.output_buffer);
   OutputView v;
-  v.data = m.ws.storage[loc.base].data() + loc.offset;
-  v.stride = loc.stride;
+  v.data = out.data;
+  v.stride = out.stride;
   v.rows = d.per_step_output ? m.geo.rows : m.geo.n;
   return v;
 }

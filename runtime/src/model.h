@@ -8,15 +8,9 @@
 
 #include "geometry.h"
 #include "rnnc/model_desc.h"
+#include "workspace.h"
 
 namespace rnnc_rt {
-
-// Workspace matrices for one batch, one allocation per base buffer.
-struct Workspace {
-  std::vector<std::vector<float>> storage;
-  int64_t n = 0;
-  int64_t rows = 0;
-};
 
 // The batch a step list runs on: the user's inputs as kernels read them,
 // the labels in the output's row order, and the runtime scalars.
@@ -54,16 +48,6 @@ struct Model {
   std::vector<double> step_seconds;
   std::vector<int64_t> step_calls;
 };
-
-// Where buffer `id` lives in the workspace of a batch of n sequences: its
-// base buffer (whose storage holds it), the offset in floats of its row 0,
-// column 0 there, and its row stride (a view's is its parent's).
-struct BufferLocation {
-  int32_t base;
-  int64_t offset;
-  int64_t stride;
-};
-BufferLocation locate_buffer(const ModelDesc &d, int32_t id, int64_t n);
 
 // Calls fn(state, hidden, offset) for every state (StateDesc index) in
 // PyTorch's h_n order — with `cell`, only those with a cell state — where

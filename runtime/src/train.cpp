@@ -150,29 +150,27 @@ void backward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, i
   run_train_forward(m, in, inputs, lengths, n, t, h0, c0, dropout, dropout_seed);
   // The upstream gradient into the output gradient's rows, as the loss steps would write it.
   const Geometry &g = m.geo;
-  const BufferLocation loc = locate_buffer(d, d.output_grad_buffer, g.n);
-  float *dout = m.ws.storage[loc.base].data() + loc.offset;
+  const MatrixView dout = m.ws.view(d.output_grad_buffer);
   const int64_t w = d.output_width;
   if (!d.per_step_output) {
-    for (int64_t i = 0; i < n; ++i) std::memcpy(dout + i * loc.stride, grad_outputs + i * w, sizeof(float) * w);
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dout.row(i), grad_outputs + i * w, sizeof(float) * w);
   } else {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t s = 0; s < g.lengths[i]; ++s)
-        std::memcpy(dout + g.row(i, s) * loc.stride, grad_outputs + (i * t + s) * w, sizeof(float) * w);
+        std::memcpy(dout.row(g.row(i, s)), grad_outputs + (i * t + s) * w, sizeof(float) * w);
   }
   run_steps(m, d.train_bwd, in);
   std::copy(m.train.grads.begin(), m.train.grads.end(), param_grads);
   if (!input_grads) return;
   if (d.input_grad_buffer < 0) throw RtError(std::string("model ") + d.name + " computes no input gradient");
   run_steps(m, d.input_grad, in);
-  const BufferLocation dx = locate_buffer(d, d.input_grad_buffer, g.n);
-  const float *src = m.ws.storage[dx.base].data() + dx.offset;
+  const MatrixView dx = m.ws.view(d.input_grad_buffer);
   const int64_t width = d.input_size;
   std::memset(input_grads, 0, sizeof(float) * n * t * width);
   // Packed row r holds the gradient of source row kIdxInputFwd[r] (= sequence * t + step).
   const std::vector<int32_t> &source = g.index[kIdxInputFwd];
   for (int64_t r = 0; r < g.rows; ++r)
-    std::memcpy(input_grads + static_cast<int64_t>(source[r]) * width, src + r * dx.stride, sizeof(float) * width);
+    std::memcpy(input_grads + static_cast<int64_t>(source[r]) * width, dx.row(r), sizeof(float) * width);
 }
 
 Trainer::Trainer(Model &m, const TrainConfig &config) : m_(m), config_(config) {
@@ -224,7 +222,7 @@ LossSums Trainer::run(const Batch &batch, bool train, bool backward) {
 
   LossSums r;
   double total = 0;
-  const float *loss = m_.ws.storage[d.loss_buffer].data();
+  const float *loss = m_.ws.view(d.loss_buffer).data;
   for (int64_t i = 0; i < rows; ++i) total += loss[i];
   r.loss = total / terms * static_cast<double>(g.n);
   r.sequences = g.n;
@@ -246,7 +244,7 @@ std::vector<double> Trainer::grad_squares() {
   const ModelDesc &d = *m_.desc;
   BatchInput none;
   run_steps(m_, d.grad_norm, none);
-  const float *sq = m_.ws.storage[d.grad_sq_buffer].data();
+  const float *sq = m_.ws.view(d.grad_sq_buffer).data;
   return std::vector<double>(sq, sq + d.num_params);
 }
 
@@ -267,7 +265,7 @@ std::string explain_non_finite_loss(const Model &m) {
   const ModelDesc &d = *m.desc;
   for (int32_t b = 0; b < d.num_buffers; ++b) {
     if (d.buffers[b].parent >= 0 || b == d.loss_buffer) continue;
-    for (float v : m.ws.storage[b])
+    for (float v : m.ws.storage(b))
       if (!std::isfinite(v)) {
         const std::string name = d.buffers[b].name, layer = layer_of(d, name);
         return "the loss is not finite: " + name + (layer != name ? " in " + layer : std::string()) +

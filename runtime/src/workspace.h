@@ -1,0 +1,54 @@
+// The workspace of a batch: the plan's buffers (BufferDesc) as float
+// matrices, and the one place that knows their geometry — how many rows a
+// row kind has for the batch, where a view starts in its parent, which rows
+// an argument's slice covers at step t. The executor, the state and
+// gradient readers and the training code all go through it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "geometry.h"
+#include "rnnc/model_desc.h"
+
+namespace rnnc_rt {
+
+// Rows [0, rows) of a float32 matrix whose row r starts at data + r * stride.
+struct MatrixView {
+  float *data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t stride = 0;
+
+  float *row(int64_t r) const { return data + r * stride; }
+};
+
+class Workspace {
+ public:
+  // Sizes the base buffers `used` marks (indexed by buffer id) for a batch
+  // of n sequences in `packed_rows` packed rows; the others stay empty.
+  // The vectors are reused from batch to batch (their capacity is kept).
+  void allocate(const ModelDesc &d, int64_t n, int64_t packed_rows, const std::vector<char> &used);
+
+  int64_t n() const { return n_; }
+  int64_t packed_rows() const { return rows_; }
+  // Rows of a buffer of RowKind `kind` in this batch: R, N + R, N or 1.
+  int64_t rows(int32_t kind) const;
+
+  // Buffer `id` whole (a view: its rows and columns within its parent; a
+  // state buffer's row 0 is the first initial-state row).
+  MatrixView view(int32_t id) const;
+  // The rows of buffer `id` that an argument slice (SliceKind) covers at
+  // step t of the batch's geometry.
+  MatrixView slice(int32_t id, int32_t slice_kind, const Geometry &g, int64_t t) const;
+  // Every float of base buffer `id` (which must not be a view), for scans.
+  const std::vector<float> &storage(int32_t id) const { return storage_[id]; }
+
+ private:
+  const ModelDesc *desc_ = nullptr;
+  std::vector<std::vector<float>> storage_;
+  int64_t n_ = 0;
+  int64_t rows_ = 0;
+};
+
+}  // namespace rnnc_rt
