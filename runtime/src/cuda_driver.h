@@ -1,0 +1,33 @@
+// Finding the NVIDIA driver and the GPU before any CUDA kernel runs, so that
+// a machine without one gets one clear line instead of Halide's stream of
+// CUDA errors. The driver is loaded with RTLD_GLOBAL, so Halide's CUDA
+// runtime (which looks only for the unversioned libcuda.so, through
+// dlsym(RTLD_DEFAULT) first) finds the same library — also on driver-only
+// machines, which have libcuda.so.1 alone. No CUDA header or library is
+// needed to build this: the few driver entry points are looked up by name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rnnc_rt {
+
+struct CudaDevice {
+  int ordinal = 0;
+  std::string name;
+  uint64_t total_memory = 0;  // bytes
+  int major = 0, minor = 0;   // compute capability
+  std::string driver_path;    // the library that was loaded
+};
+
+// Loads the driver (`library` if not empty, else libcuda.so.1, then
+// libcuda.so), initialises it and describes device `ordinal`. Throws RtError
+// with one line naming CUDA or the GPU when that fails: no driver library,
+// the CUDA toolkit's stub library instead of a driver, cuInit failing, no
+// GPU, or an ordinal beyond the GPUs there are.
+CudaDevice probe_cuda_device(int ordinal, const std::string &library = "");
+
+// "NVIDIA H200, 139.8 GiB, compute capability 9.0 (device 0)".
+std::string describe(const CudaDevice &d);
+
+}  // namespace rnnc_rt
