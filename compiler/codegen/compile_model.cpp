@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -11,9 +12,11 @@
 #include <stdexcept>
 
 #include "codegen/emit.h"
+#include "codegen/kernel_builder.h"
 #include "codegen/process.h"
 #include "codegen/target.h"
 #include "cpu/cpu_schedules.h"
+#include "cuda/cuda_families.h"
 #include "frontend/parser.h"
 #include "plan/plan.h"
 #include "records.h"
@@ -111,6 +114,16 @@ CompileReport compile_model(const CompileOptions &opt) {
     }
   }
   plan::Plan plan = plan::lower(graph, tuned ? static_cast<const schedules::ScheduleSource &>(*tuned) : defaults);
+  if (target.kernels.has_feature(Halide::Target::CUDA)) {
+    // Every family the model needs must have a GPU schedule: none falls back to the CPU.
+    std::vector<kernels::Family> missing;
+    for (const kernels::KernelDesc &k : plan.kernels)
+      if (!schedules::cuda_family(k.family) && std::find(missing.begin(), missing.end(), k.family) == missing.end())
+        missing.push_back(k.family);
+    if (!missing.empty())
+      throw std::runtime_error("target '" + opt.target + "': model " + graph.name +
+                               " cannot be compiled for CUDA yet: " + no_cuda_schedule_message(missing));
+  }
   if (tuned) report.schedule_notes = tuned->notes();
   const InstallPaths paths = install_paths();
   const std::string cxx = find_cxx();

@@ -2,6 +2,7 @@
 
 #include "cpu/cpu_families.h"
 #include "cpu/cpu_schedules.h"
+#include "cuda/cuda_families.h"
 
 namespace rnnc::codegen {
 
@@ -46,6 +47,16 @@ ArgType buffer_type(const Halide::Type &t) { return t.is_float() ? ArgType::kBuf
 
 }  // namespace
 
+std::string no_cuda_schedule_message(const std::vector<kernels::Family> &missing) {
+  std::string m = "no CUDA schedule for the kernel famil";
+  m += missing.size() == 1 ? "y " : "ies ";
+  for (size_t i = 0; i < missing.size(); ++i) m += (i ? ", " : "") + std::string(kernels::to_string(missing[i]));
+  m += " (the CUDA target is being built family by family; those with a schedule: ";
+  const std::vector<kernels::Family> have = schedules::cuda_families();
+  for (size_t i = 0; i < have.size(); ++i) m += (i ? ", " : "") + std::string(kernels::to_string(have[i]));
+  return m + ")";
+}
+
 void check_signature(const kernels::KernelDesc &d, const std::vector<kernels::KernelInput> &inputs,
                      const std::vector<Halide::Func> &outputs) {
   std::vector<PipelineArg> built;
@@ -77,8 +88,14 @@ void check_signature(const kernels::KernelDesc &d, const std::vector<kernels::Ke
 }
 
 BuiltKernel build_kernel(const kernels::KernelDesc &d, const Halide::Target &target) {
-  (void)target;  // one target class, the CPU, so far
-  schedules::ScheduledKernel k = schedules::cpu_family(d.family).build(d);
+  schedules::ScheduledKernel k;
+  if (target.has_feature(Halide::Target::CUDA)) {
+    const schedules::CudaFamilyEntry *e = schedules::cuda_family(d.family);
+    if (!e) throw std::runtime_error(no_cuda_schedule_message({d.family}));
+    k = e->build(d);
+  } else {
+    k = schedules::cpu_family(d.family).build(d);
+  }
   check_signature(d, k.inputs, k.outputs);
   return BuiltKernel{k.pipeline, k.inputs};
 }

@@ -14,9 +14,10 @@ struct TargetInfo {
   Halide::Target runtime;  // what the shared Halide runtime compiles for
 };
 
-// "host" (this machine's CPU features), or an explicit Halide target string
-// such as "x86-64-linux-avx2-fma". Throws std::runtime_error naming the
-// valid forms for anything else.
+// "host" (this machine's CPU features), "host-cuda[-cuda_capability_NN]"
+// (the kernels for an NVIDIA GPU, NN up to 86, Halide 14's highest), or an
+// explicit Halide target string such as "x86-64-linux-avx2-fma". Throws
+// std::runtime_error naming the valid forms for anything else.
 TargetInfo parse_target(const std::string &name);
 
 }  // namespace rnnc::codegen

@@ -140,6 +140,27 @@ TEST(ModelFile, CompileWithMissingCompilerNamesItAndWritesNothing) {
   EXPECT_EQ(dir_entries(out), std::vector<std::string>{}) << "a failed compile left files in OUT";
 }
 
+TEST(ModelFile, CudaCompileNamesTheFamiliesWithoutAGpuScheduleAndWritesNothing) {
+  // No family falls back to the CPU: until every family a model needs has a
+  // CUDA schedule, the compile stops before building anything.
+  const ScratchDir dir;
+  const std::string out = dir.file("out");
+  fs::create_directories(out);
+  std::vector<std::string> cmd = compile_command(case_file(kTokensCase, "model.toml"), out);
+  cmd.insert(cmd.end(), {"--target", "host-cuda"});
+  const RunResult r = run(cmd);
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, "target 'host-cuda'")) << r.describe();
+  EXPECT_TRUE(contains(r.err, "no CUDA schedule for the kernel families")) << r.describe();
+  EXPECT_TRUE(contains(r.err, "gemm_fwd")) << r.describe();
+  EXPECT_EQ(dir_entries(out), std::vector<std::string>{}) << "a failed compile left files in OUT";
+  // Other GPU APIs are refused by name.
+  cmd.back() = "host-opencl";
+  const RunResult o = run(cmd);
+  EXPECT_EQ(o.exit_code, 1) << o.describe();
+  EXPECT_TRUE(contains(o.err, "the only GPU target is CUDA")) << o.describe();
+}
+
 TEST(ModelFile, FailedCompileLeavesAnEarlierBuildAsItWas) {
   const ScratchDir dir;
   // OUT holds a complete earlier build; a compiler that starts but fails

@@ -1,0 +1,129 @@
+// The CUDA schedules, checked without a GPU: every family in the CUDA table
+// is compiled for host-cuda (Halide 14's highest capability, 86), its PTX is
+// taken from the module and assembled for the H200's sm_90 with the CUDA
+// toolkit's `ptxas -v` (the step the driver's JIT performs), which must
+// report no spills, registers within Halide's default JIT cap (64) and
+// shared memory within 48 KB. Without ptxas the test skips, saying so.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "codegen/kernel_builder.h"
+#include "codegen/target.h"
+#include "cuda/cuda_families.h"
+
+namespace rnnc {
+namespace {
+
+using kernels::Family;
+using kernels::KernelDesc;
+
+std::string ptxas_path() {
+  const char *home = std::getenv("CUDA_HOME");
+  const std::string p = std::string(home && *home ? home : "/usr/local/cuda") + "/bin/ptxas";
+  return std::filesystem::exists(p) ? p : "";
+}
+
+// A workload of family f at sizes a model would give it.
+KernelDesc sample(Family f) {
+  KernelDesc d;
+  d.family = f;
+  d.n = 96;  // dropout: row width
+  return d;
+}
+
+// The PTX Halide generated for `d` (the module's cuda_gpu_source_kernels buffer).
+std::string ptx_of(const KernelDesc &d, const Halide::Target &t) {
+  codegen::BuiltKernel k = codegen::build_kernel(d, t);
+  Halide::Module m = k.pipeline.compile_to_module(k.arguments(), "k_" + std::string(kernels::to_string(d.family)), t);
+  for (const Halide::Buffer<> &b : m.buffers())
+    if (b.name() == "cuda_gpu_source_kernels") {
+      std::string text(reinterpret_cast<const char *>(b.data()), b.size_in_bytes());
+      return text.substr(0, text.find('\0'));  // a NUL ends the text in the buffer
+    }
+  return "";
+}
+
+struct PtxasReport {
+  int exit_code = -1;
+  std::string text;
+};
+
+PtxasReport ptxas(const std::string &exe, const std::string &ptx_path) {
+  const std::string out = ptx_path + ".log";
+  const std::string cmd = exe + " -v --gpu-name sm_90 " + ptx_path + " -o /dev/null > " + out + " 2>&1";
+  PtxasReport r;
+  const int status = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out);
+  r.text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+TEST(CudaPtx, EveryCudaScheduleAssemblesForSm90WithinTheLimits) {
+  const std::string exe = ptxas_path();
+  if (exe.empty()) GTEST_SKIP() << "no CUDA toolkit ptxas (set CUDA_HOME); the GPU script runs this check";
+  const Halide::Target t = codegen::parse_target("host-cuda-cuda_capability_86").kernels;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("rnnc_ptx_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_FALSE(schedules::cuda_families().empty());
+  for (Family f : schedules::cuda_families()) {
+    SCOPED_TRACE(kernels::to_string(f));
+    const std::string ptx = ptx_of(sample(f), t);
+    ASSERT_NE(ptx.find(".target sm_86"), std::string::npos) << "no sm_86 PTX in the module";
+    const std::string path = (dir / (std::string(kernels::to_string(f)) + ".ptx")).string();
+    std::ofstream(path) << ptx;
+    const PtxasReport r = ptxas(exe, path);
+    ASSERT_EQ(r.exit_code, 0) << r.text;
+    // One "Used N registers, ... bytes smem" line per kernel; spills per kernel.
+    const std::regex used(R"(Used (\d+) registers(?:, used \d+ barriers)?(?:, (\d+) bytes smem)?)");
+    const std::regex spills(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+    int kernels = 0;
+    for (auto it = std::sregex_iterator(r.text.begin(), r.text.end(), used); it != std::sregex_iterator(); ++it) {
+      ++kernels;
+      EXPECT_LE(std::stoi((*it)[1]), 64) << r.text;
+      if ((*it)[2].matched) {
+        EXPECT_LE(std::stoi((*it)[2]), 48 * 1024) << r.text;
+      }
+    }
+    EXPECT_GT(kernels, 0) << "ptxas reported no kernel:\n" << r.text;
+    for (auto it = std::sregex_iterator(r.text.begin(), r.text.end(), spills); it != std::sregex_iterator(); ++it) {
+      EXPECT_EQ((*it)[1], "0") << r.text;
+      EXPECT_EQ((*it)[2], "0") << r.text;
+    }
+    std::printf("[ measured ] %s: %s", kernels::to_string(f), r.text.c_str());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CudaPtx, AFamilyWithoutACudaScheduleIsAnErrorNamingIt) {
+  const Halide::Target t = codegen::parse_target("host-cuda").kernels;
+  KernelDesc d;
+  d.family = Family::kGemmFwd;
+  d.k = 8;
+  d.n = 8;
+  try {
+    codegen::build_kernel(d, t);
+    FAIL() << "gemm_fwd built for CUDA without a CUDA schedule";
+  } catch (const std::runtime_error &e) {
+    EXPECT_NE(std::string(e.what()).find("no CUDA schedule for the kernel family gemm_fwd"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(CudaPtx, TargetsAreParsed) {
+  EXPECT_TRUE(codegen::parse_target("host-cuda").kernels.has_feature(Halide::Target::CUDA));
+  EXPECT_GE(codegen::parse_target("host-cuda").kernels.get_cuda_capability_lower_bound(), 50);
+  EXPECT_EQ(codegen::parse_target("host-cuda-cuda_capability_86").kernels.get_cuda_capability_lower_bound(), 86);
+  EXPECT_THROW(codegen::parse_target("host-opencl"), std::runtime_error);
+  EXPECT_FALSE(codegen::parse_target("host").kernels.has_gpu_feature());
+}
+
+}  // namespace
+}  // namespace rnnc
