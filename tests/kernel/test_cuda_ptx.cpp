@@ -1,5 +1,6 @@
 // The CUDA schedules, checked without a GPU: every family in the CUDA table
-// is compiled for host-cuda (Halide 14's highest capability, 86), its PTX is
+// is compiled for host-cuda (Halide 14's highest capability, 86); its host
+// code must hold no loop (no stage silently left on the CPU); its PTX is
 // taken from the module and assembled for the H200's sm_90 with the CUDA
 // toolkit's `ptxas -v` (the step the driver's JIT performs), which must
 // report no spills, registers within Halide's default JIT cap (64) and
@@ -34,8 +35,21 @@ std::string ptxas_path() {
 KernelDesc sample(Family f) {
   KernelDesc d;
   d.family = f;
-  d.n = 96;  // dropout: row width
+  d.n = 96;  // dropout: row width; losses: outputs per row
+  d.h = 64;  // readouts: units per direction
+  d.dirs = f == Family::kReadoutLast || f == Family::kReadoutLastBwd ? 2 : 1;
   return d;
+}
+
+// The host part of `d`'s lowered pipeline: what runs on the CPU around the
+// kernel launches.
+std::string host_code_of(const KernelDesc &d, const Halide::Target &t, const std::string &path) {
+  codegen::BuiltKernel k = codegen::build_kernel(d, t);
+  k.pipeline.compile_to_lowered_stmt(path, k.arguments(), Halide::Text, t);
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t host = text.find("halide_cuda_initialize_kernels");
+  return host == std::string::npos ? "" : text.substr(host);
 }
 
 // The PTX Halide generated for `d` (the module's cuda_gpu_source_kernels buffer).
@@ -77,6 +91,10 @@ TEST(CudaPtx, EveryCudaScheduleAssemblesForSm90WithinTheLimits) {
     SCOPED_TRACE(kernels::to_string(f));
     const std::string ptx = ptx_of(sample(f), t);
     ASSERT_NE(ptx.find(".target sm_86"), std::string::npos) << "no sm_86 PTX in the module";
+    // Nothing computed on the CPU: the host code only copies and launches.
+    const std::string host = host_code_of(sample(f), t, (dir / "host.stmt").string());
+    ASSERT_NE(host.find("halide_cuda_run("), std::string::npos) << "no kernel launch in the host code";
+    EXPECT_EQ(host.find("for ("), std::string::npos) << "a loop runs on the host:\n" << host;
     const std::string path = (dir / (std::string(kernels::to_string(f)) + ".ptx")).string();
     std::ofstream(path) << ptx;
     const PtxasReport r = ptxas(exe, path);
