@@ -1,5 +1,8 @@
 #include "cuda/cuda_families.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace rnnc::schedules {
 
 namespace {
@@ -58,6 +61,51 @@ void schedule_cuda(kernels::RowwiseAlgorithm &a, const KernelDesc &d) {
   for (Func f : a.more_outputs) tile_rows(f, a.d, a.s, more_width);
 }
 
+// Reductions over all rows, deterministic (no atomics): every output element
+// has one thread that walks the rows in order, as the CPU sums them.
+// A first version: the weight gradient at one output per thread reads its
+// operands from memory per row, and the embedding scatter has as many
+// threads as the embedding is wide; tiled, shared-memory versions come with
+// the GPU's measurements (NOTES.md).
+void schedule_cuda(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
+  switch (d.family) {
+    case Family::kGemmWgrad: {
+      // A warp across 32 weight columns (k) of 8 output rows (n): the
+      // activations' rows are read coalesced.
+      Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+      a.out.gpu_tile(a.x, a.y, xo, yo, xi, yi, 32, 8, TailStrategy::GuardWithIf);
+      break;
+    }
+    case Family::kColSum: {
+      Var xo("xo"), xi("xi");
+      a.out.gpu_tile(a.x, xo, xi, 64, TailStrategy::GuardWithIf);
+      break;
+    }
+    case Family::kScatterRows: {
+      // Rows land at data-dependent places: one thread per column walks every
+      // row, so no two threads write one element.
+      Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+      a.acc.compute_root().gpu_tile(a.x, a.y, xo, yo, xi, yi, 32, 8, TailStrategy::GuardWithIf);
+      a.acc.update().gpu_tile(a.x, xo, xi, 32, TailStrategy::GuardWithIf);
+      a.out.gpu_tile(a.x, a.y, xo, yo, xi, yi, 32, 8, TailStrategy::GuardWithIf);
+      break;
+    }
+    case Family::kSumSquares: {
+      // 1024 partial sums, partial u over elements u, u + 1024, ... (coalesced),
+      // then one thread adds them in order.
+      Halide::RVar ro("ro"), ri("ri");
+      Var u("u"), uo("uo"), ui("ui");
+      Func partial = a.acc.update().split(a.rows.x, ro, ri, 1024, TailStrategy::GuardWithIf).rfactor(ri, u);
+      partial.compute_root().gpu_tile(u, uo, ui, 256, TailStrategy::GuardWithIf);
+      partial.update().reorder(ro, u).gpu_tile(u, uo, ui, 256, TailStrategy::GuardWithIf);
+      a.out.gpu_single_thread();
+      break;
+    }
+    default:
+      throw std::logic_error(std::string("no CUDA schedule for the reduction family ") + kernels::to_string(d.family));
+  }
+}
+
 template <auto Algorithm>
 ScheduledKernel cuda(const KernelDesc &d) {
   auto a = Algorithm(d);
@@ -77,6 +125,10 @@ const std::vector<CudaFamilyEntry> kTable = {
     {Family::kReadoutMeanBwd, cuda<kernels::readout_mean_bwd>},
     {Family::kSoftmaxXent, cuda<kernels::softmax_xent>},
     {Family::kMseLoss, cuda<kernels::mse_loss>},
+    {Family::kGemmWgrad, cuda<kernels::gemm_wgrad>},
+    {Family::kColSum, cuda<kernels::colsum>},
+    {Family::kScatterRows, cuda<kernels::scatter_rows>},
+    {Family::kSumSquares, cuda<kernels::sum_squares>},
 };
 
 }  // namespace

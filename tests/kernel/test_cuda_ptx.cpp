@@ -38,6 +38,8 @@ KernelDesc sample(Family f) {
   d.n = 96;  // dropout: row width; losses: outputs per row
   d.h = 64;  // readouts: units per direction
   d.dirs = f == Family::kReadoutLast || f == Family::kReadoutLastBwd ? 2 : 1;
+  d.k = 48;  // weight gradients: inputs; scatter: vocabulary
+  d.gather = f == Family::kGemmWgrad;
   return d;
 }
 
