@@ -106,6 +106,38 @@ void schedule_cuda(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
   }
 }
 
+// The first two pure dimensions of an output as a grid: a warp across 32
+// of the first (units or columns, contiguous in memory) and 8 of the
+// second (rows) per block; a 1-D output takes 64 threads per block. Every
+// stage the output reads is inlined or computed inside its thread.
+void tile_output(Func f) {
+  const std::vector<Var> args = f.args();
+  if (args.size() == 1) {
+    Var xo("xo"), xi("xi");
+    f.gpu_tile(args[0], xo, xi, 64, TailStrategy::GuardWithIf);
+    return;
+  }
+  Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+  f.gpu_tile(args[0], args[1], xo, yo, xi, yi, 32, 8, TailStrategy::GuardWithIf);
+}
+
+// Weight packing (once per weight update): a thread per (unit in tile,
+// input), the gates of the unit in its loop.
+void schedule_cuda(kernels::PackAlgorithm &a, const KernelDesc &) {
+  a.out.reorder(a.g, a.ji, a.k, a.jo).gpu_threads(a.ji).gpu_blocks(a.k, a.jo);
+}
+
+// Products over packed weights, and the fused steps (forward: the product
+// with the gate math in its epilogue; backward: gate gradients, then the
+// product with W^T for dh_{t-1}): a first, untiled version with one thread
+// per output element and its K loop inside the thread (NOTES.md).
+void schedule_cuda(kernels::GemmAlgorithm &a, const KernelDesc &) { tile_output(a.out); }
+
+void schedule_cuda(kernels::CellAlgorithm &a, const KernelDesc &) {
+  tile_output(a.out);
+  for (Func f : a.more_outputs) tile_output(f);
+}
+
 template <auto Algorithm>
 ScheduledKernel cuda(const KernelDesc &d) {
   auto a = Algorithm(d);
@@ -129,6 +161,14 @@ const std::vector<CudaFamilyEntry> kTable = {
     {Family::kColSum, cuda<kernels::colsum>},
     {Family::kScatterRows, cuda<kernels::scatter_rows>},
     {Family::kSumSquares, cuda<kernels::sum_squares>},
+    {Family::kPackWeights, cuda<kernels::pack_weights>},
+    {Family::kGemmFwd, cuda<kernels::gemm_fwd>},
+    {Family::kRnnStepFwd, cuda<kernels::rnn_step_fwd>},
+    // lstm_step_fwd and gru_step_fwd: not yet. This schedule gives one of their
+    // kernels 96 registers, above Halide's JIT cap of 64 (NOTES.md).
+    {Family::kRnnStepBwd, cuda<kernels::rnn_step_bwd>},
+    {Family::kLstmStepBwd, cuda<kernels::lstm_step_bwd>},
+    {Family::kGruStepBwd, cuda<kernels::gru_step_bwd>},
 };
 
 }  // namespace

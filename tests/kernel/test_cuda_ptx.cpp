@@ -40,7 +40,32 @@ KernelDesc sample(Family f) {
   d.dirs = f == Family::kReadoutLast || f == Family::kReadoutLastBwd ? 2 : 1;
   d.k = 48;  // weight gradients: inputs; scatter: vocabulary
   d.gather = f == Family::kGemmWgrad;
-  return d;
+  switch (f) {
+    case Family::kRnnStepFwd:
+    case Family::kRnnStepBwd:
+      d.g = 1;
+      break;
+    case Family::kLstmStepFwd:
+    case Family::kLstmStepBwd:
+      d.g = 4;
+      break;
+    case Family::kGruStepFwd:
+    case Family::kGruStepBwd:
+      d.g = 3;
+      d.linear_before_reset = true;
+      break;
+    case Family::kPackWeights:
+      d.g = 4;
+      break;
+    case Family::kGemmFwd:
+      d.n = 256;
+      break;
+    default:
+      break;
+  }
+  d.train = true;  // forward steps: save the activations too
+  // The packed layouts come from the default schedule parameters (tile sizes).
+  return codegen::with_default_schedule(d, codegen::parse_target("host").kernels);
 }
 
 // The host part of `d`'s lowered pipeline: what runs on the CPU around the
@@ -125,14 +150,15 @@ TEST(CudaPtx, EveryCudaScheduleAssemblesForSm90WithinTheLimits) {
 TEST(CudaPtx, AFamilyWithoutACudaScheduleIsAnErrorNamingIt) {
   const Halide::Target t = codegen::parse_target("host-cuda").kernels;
   KernelDesc d;
-  d.family = Family::kGemmFwd;
-  d.k = 8;
-  d.n = 8;
+  d.family = Family::kLstmStepFwd;
+  d.h = 8;
+  d.g = 4;
+  ASSERT_EQ(schedules::cuda_family(d.family), nullptr) << "lstm_step_fwd has a CUDA schedule now: pick another";
   try {
-    codegen::build_kernel(d, t);
-    FAIL() << "gemm_fwd built for CUDA without a CUDA schedule";
+    codegen::build_kernel(codegen::with_default_schedule(d, codegen::parse_target("host").kernels), t);
+    FAIL() << "lstm_step_fwd built for CUDA without a CUDA schedule";
   } catch (const std::runtime_error &e) {
-    EXPECT_NE(std::string(e.what()).find("no CUDA schedule for the kernel family gemm_fwd"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("no CUDA schedule for the kernel family lstm_step_fwd"), std::string::npos)
         << e.what();
   }
 }
