@@ -1,5 +1,6 @@
 #include "cuda/cuda_families.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -106,36 +107,37 @@ void schedule_cuda(kernels::ReductionAlgorithm &a, const KernelDesc &d) {
   }
 }
 
-// The first two pure dimensions of an output as a grid: a warp across 32
-// of the first (units or columns, contiguous in memory) and 8 of the
-// second (rows) per block; a 1-D output takes 64 threads per block. Every
-// stage the output reads is inlined or computed inside its thread.
-void tile_output(Func f) {
-  const std::vector<Var> args = f.args();
-  if (args.size() == 1) {
-    Var xo("xo"), xi("xi");
-    f.gpu_tile(args[0], xo, xi, 64, TailStrategy::GuardWithIf);
-    return;
-  }
-  Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
-  f.gpu_tile(args[0], args[1], xo, yo, xi, yi, 32, 8, TailStrategy::GuardWithIf);
-}
-
 // Weight packing (once per weight update): a thread per (unit in tile,
 // input), the gates of the unit in its loop.
 void schedule_cuda(kernels::PackAlgorithm &a, const KernelDesc &) {
   a.out.reorder(a.g, a.ji, a.k, a.jo).gpu_threads(a.ji).gpu_blocks(a.k, a.jo);
 }
 
+// An output over (unit, row) that reads a product over packed weights as
+// mm(j % tile, g, j / tile, r): split by the packing tile, so that each
+// thread's unit is one ji in one jo. Tiled 32 x 8 without this split, a
+// GRU step needed 96 registers; with it, 32 (NOTES.md: the local-memory
+// arrays that remain).
+void tile_units(Func f, int tile) {
+  const std::vector<Var> args = f.args();
+  Var jo("jo"), ji("ji"), ro("ro"), ri("ri");
+  const int rows = std::max(1, 256 / tile);
+  f.split(args[0], jo, ji, tile, TailStrategy::GuardWithIf)
+      .split(args[1], ro, ri, rows, TailStrategy::GuardWithIf)
+      .reorder(ji, ri, jo, ro)
+      .gpu_blocks(jo, ro)
+      .gpu_threads(ji, ri);
+}
+
 // Products over packed weights, and the fused steps (forward: the product
 // with the gate math in its epilogue; backward: gate gradients, then the
 // product with W^T for dh_{t-1}): a first, untiled version with one thread
 // per output element and its K loop inside the thread (NOTES.md).
-void schedule_cuda(kernels::GemmAlgorithm &a, const KernelDesc &) { tile_output(a.out); }
+void schedule_cuda(kernels::GemmAlgorithm &a, const KernelDesc &d) { tile_units(a.out, d.sched.tile); }
 
-void schedule_cuda(kernels::CellAlgorithm &a, const KernelDesc &) {
-  tile_output(a.out);
-  for (Func f : a.more_outputs) tile_output(f);
+void schedule_cuda(kernels::CellAlgorithm &a, const KernelDesc &d) {
+  tile_units(a.out, d.sched.tile);
+  for (Func f : a.more_outputs) tile_units(f, d.sched.tile);
 }
 
 template <auto Algorithm>
@@ -164,8 +166,8 @@ const std::vector<CudaFamilyEntry> kTable = {
     {Family::kPackWeights, cuda<kernels::pack_weights>},
     {Family::kGemmFwd, cuda<kernels::gemm_fwd>},
     {Family::kRnnStepFwd, cuda<kernels::rnn_step_fwd>},
-    // lstm_step_fwd and gru_step_fwd: not yet. This schedule gives one of their
-    // kernels 96 registers, above Halide's JIT cap of 64 (NOTES.md).
+    {Family::kLstmStepFwd, cuda<kernels::lstm_step_fwd>},
+    {Family::kGruStepFwd, cuda<kernels::gru_step_fwd>},
     {Family::kRnnStepBwd, cuda<kernels::rnn_step_bwd>},
     {Family::kLstmStepBwd, cuda<kernels::lstm_step_bwd>},
     {Family::kGruStepBwd, cuda<kernels::gru_step_bwd>},
