@@ -80,7 +80,7 @@ int api_set_params(Model *m, const float *in) {
   return guarded([&] {
     if (!m || !in) throw RtError("model or in is NULL");
     std::copy(in, in + m->params.size(), m->params.begin());
-    repack(*m);
+    m->packed_stale = true;
   });
 }
 

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "error.h"
@@ -95,6 +96,11 @@ CudaDevice probe_cuda_device(int ordinal, const std::string &library) {
   attr(&dev.minor, kAttrMinor, device);
   // The library stays loaded: Halide's runtime uses it from here on.
   return dev;
+}
+
+std::string cuda_driver_override() {
+  const char *v = std::getenv("RNNC_CUDA_DRIVER");
+  return v ? v : "";
 }
 
 std::string describe(const CudaDevice &d) {

@@ -27,6 +27,11 @@ struct CudaDevice {
 // GPU, or an ordinal beyond the GPUs there are.
 CudaDevice probe_cuda_device(int ordinal, const std::string &library = "");
 
+// $RNNC_CUDA_DRIVER, the driver library to load instead of the default
+// search ("" when unset): for unusual installs, and for the tests, which
+// point it at the CUDA toolkit's stub library.
+std::string cuda_driver_override();
+
 // "NVIDIA H200, 139.8 GiB, compute capability 9.0 (device 0)".
 std::string describe(const CudaDevice &d);
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "cuda_driver.h"
 #include "error.h"
 #include "model.h"
 
@@ -240,8 +241,24 @@ void repack(Model &m) {
   for (int32_t i = 0; i < m.desc->num_packed; ++i) pack_one(m, i);
 }
 
+bool uses_cuda(const ModelDesc &d) { return d.target && std::strstr(d.target, "cuda") != nullptr; }
+
 void run_steps(Model &m, StepList list, const BatchInput &in) {
   const ModelDesc &d = *m.desc;
+  if (uses_cuda(d)) {
+    // The kernels are compiled for the GPU, but this runtime hands Halide
+    // host buffers only: results would stay on the device. Find the GPU
+    // (for the clearer message when there is none), then refuse.
+    if (!m.device_checked) probe_cuda_device(0, cuda_driver_override());
+    m.device_checked = true;
+    throw RtError(std::string("CUDA: model ") + d.name +
+                  "'s kernels are compiled for the GPU, but this rnnc runtime cannot run CUDA kernels yet (its "
+                  "device memory layer is not written)");
+  }
+  if (m.packed_stale) {
+    repack(m);
+    m.packed_stale = false;
+  }
   for (int32_t i = 0; i < list.count; ++i) {
     const StepDesc &s = d.steps[list.first + i];
     const auto t0 = m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();

@@ -42,6 +42,11 @@ struct Model {
   std::vector<char> used_train;  // ... and the training steps
   Workspace ws;
   Geometry geo;
+  // The packed weights lag the parameters (after a load, an init, a
+  // set_params or an update) until the next step list runs: commands that
+  // run no kernel (init, export) never pack.
+  bool packed_stale = true;
+  bool device_checked = false;  // CUDA builds: the GPU was found (cuda_driver.h)
   TrainState train;
   // Time spent per step (RNNC_PROFILE set in the environment), for tuning.
   bool profile = false;
@@ -70,9 +75,12 @@ void print_profile(const Model &m);
 // A model with zero parameters; call init_params or load_weights next.
 std::unique_ptr<Model> new_model(const ModelDesc *desc);
 
-// Refreshes every packed weight from the parameters. Must run after the
-// parameters change and before the next forward.
+// Refreshes every packed weight from the parameters now (run_steps does it
+// when packed_stale is set).
 void repack(Model &m);
+
+// True when the model's kernels were compiled for CUDA.
+bool uses_cuda(const ModelDesc &d);
 
 // Runs `list` on the current geometry and workspace.
 void run_steps(Model &m, StepList list, const BatchInput &in);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "cuda_driver.h"
 #include "dataset.h"
 #include "error.h"
 #include "inspect.h"
@@ -397,6 +398,13 @@ int api_program_main(const ModelDesc *desc, int argc, char **argv) {
                 d.source_file, d.model_sha256, d.target, d.abi_version);
     return 0;
   }
+  // The commands that run kernels (those with --threads) also take --device
+  // and, in a CUDA build, find the GPU before they read any file.
+  auto runs_kernels = [](const Command &c) {
+    return std::any_of(c.options.begin(), c.options.end(), [](const OptionSpec &s) { return s.name == "threads"; });
+  };
+  for (Command &c : commands)
+    if (runs_kernels(c)) c.options.push_back({"device", "N", "the GPU to run on, in a CUDA build (default 0)"});
   for (const Command &c : commands) {
     if (name != c.name) continue;
     Options o(c.name, c.summary, c.options);
@@ -406,6 +414,14 @@ int api_program_main(const ModelDesc *desc, int argc, char **argv) {
         return 0;
       }
       install_halide_error_handler();
+      if (runs_kernels(c) && o.has("device") && !uses_cuda(d))
+        throw UsageError(std::string("this build of ") + d.name + " runs on the CPU (target " + d.target +
+                         "); --device is for CUDA builds");
+      if (runs_kernels(c) && uses_cuda(d)) {
+        const CudaDevice dev =
+            probe_cuda_device(static_cast<int>(o.int_or("device", 0, 0, 1 << 16)), cuda_driver_override());
+        std::fprintf(stderr, "%s: running on %s\n", program.c_str(), describe(dev).c_str());
+      }
       return c.run(d, o);
     } catch (const UsageError &e) {
       std::fprintf(stderr, "%s %s: error: %s\n(see '%s %s --help')\n", program.c_str(), c.name, e.what(),

@@ -310,7 +310,7 @@ LossSums Trainer::train_step(const Batch &batch) {
   t.slot1.swap(t.next_slot1);
   t.slot2.swap(t.next_slot2);
   t.step = step;
-  repack(m_);
+  m_.packed_stale = true;
   return r;
 }
 

@@ -90,7 +90,7 @@ void init_params(Model &m, uint64_t seed) {
         break;
     }
   }
-  repack(m);
+  m.packed_stale = true;
 }
 
 void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path) {
@@ -127,7 +127,7 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
       throw RtError(path + ": missing tensor '" + std::string(d.params[i].name) + "' (F32 " +
                     shape_str(std::vector<int64_t>(d.params[i].shape, d.params[i].shape + d.params[i].ndim)) + ")");
   m.params.swap(params);
-  repack(m);
+  m.packed_stale = true;
 }
 
 void load_weights(Model &m, const std::string &path) { load_weights(m, read_safetensors(path), path); }
