@@ -1,0 +1,30 @@
+#!/bin/sh
+# Prepares what tests/gpu/run.sh needs on the GPU machine, which has no Halide
+# and installs nothing: builds rnnc here (the README's build), compiles the
+# bundled models for host-cuda into gpu-carry/, and copies the test binaries
+# and the shared libraries they need that a bare machine may lack.
+#   tests/gpu/prepare.sh            # then carry gpu-carry/ and run tests/gpu/run.sh there
+set -eu
+cd "$(dirname "$0")/../.."
+.ci/install-deps.sh
+.ci/build.sh
+out=gpu-carry
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib" "$out/models"
+grep -qx "/$out/" .git/info/exclude 2>/dev/null || echo "/$out/" >> .git/info/exclude
+for m in vanilla_rnn sentiment_lstm compare_gru; do
+  build/bin/rnnc compile "models/$m.toml" -o "$out/models/$m" --target host-cuda
+done
+cp build/bin/test_cuda_driver "$out/bin/"
+# Shared libraries outside glibc and libstdc++ (e.g. GoogleTest's) travel too.
+for exe in "$out/bin/"* "$out/models/"*/*; do
+  [ -x "$exe" ] && [ -f "$exe" ] || continue
+  ldd "$exe" 2>/dev/null | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libgcc_s.so*|libstdc++.so*) ;;
+      *) cp -n "$lib" "$out/lib/" ;;
+    esac
+  done
+done
+du -sh "$out"
+echo "prepared $out/: carry it (device run: carry [\"$out\"], command: tests/gpu/run.sh)"
