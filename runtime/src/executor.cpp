@@ -3,6 +3,7 @@
 #include <HalideRuntime.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -53,6 +54,23 @@ void set_buffer(halide_buffer_t &hb, halide_dimension_t *dims, void *host, halid
   }
 }
 
+// The per-call device path of a CUDA build (RNNC_CUDA_UNVERIFIED): every
+// buffer argument lives on the host between calls. Before a call each one
+// is marked host-dirty, so that Halide copies it to a fresh device
+// allocation; after it, what the kernel left on the device is copied back
+// and the allocations are freed. Correct by Halide's buffer protocol, and
+// slow (an allocation and two copies per argument and call); not yet run
+// on a GPU. The device memory layer replaces it.
+// After a call: copies what the kernel left on the device back (when the
+// call succeeded) and frees the device allocation, through the buffer's own
+// device interface (so the runtime needs no CUDA symbol of its own).
+int copy_back_and_free(void *user_context, halide_buffer_t *b, int rc) {
+  if (!b->device || !b->device_interface) return rc;
+  if (rc == 0 && (b->flags & halide_buffer_flag_device_dirty)) rc = b->device_interface->copy_to_host(user_context, b);
+  b->device_interface->device_free(user_context, b);
+  return rc;
+}
+
 class Call {
  public:
   Call(Model &m, const StepDesc &s, const BatchInput &in, int64_t t) : m_(m), s_(s), in_(in), t_(t) {}
@@ -64,7 +82,14 @@ class Call {
     argv_[0] = &ctx_ptr_;
     for (int i = 0; i < s_.num_args; ++i) bind(i, d.args[s_.first_arg + i]);
     const KernelEntry &k = d.kernels[s_.kernel];
-    const int rc = k.fn(argv_);
+    const bool device = uses_cuda(d);
+    if (device)
+      for (int i = 0; i < s_.num_args; ++i)
+        if (argv_[i + 1] == &bufs_[i]) bufs_[i].flags |= halide_buffer_flag_host_dirty;
+    int rc = k.fn(argv_);
+    if (device)
+      for (int i = 0; i < s_.num_args; ++i)
+        if (argv_[i + 1] == &bufs_[i]) rc = copy_back_and_free(ctx_ptr_, &bufs_[i], rc);
     if (rc != 0) {
       std::string msg =
           std::string("kernel ") + k.name + " failed (code " + std::to_string(rc) + ") in step '" + s_.comment + "'";
@@ -226,7 +251,14 @@ void pack_one(Model &m, int32_t id) {
   CallContext ctx;
   void *ctx_ptr = &ctx;
   void *argv[3] = {&ctx_ptr, &in, &out};
-  const int rc = d.kernels[p.kernel].fn(argv);
+  const bool device = uses_cuda(d);
+  if (device) {
+    in.flags |= halide_buffer_flag_host_dirty;
+    out.flags |= halide_buffer_flag_host_dirty;
+  }
+  int rc = d.kernels[p.kernel].fn(argv);
+  if (device)
+    for (halide_buffer_t *b : {&in, &out}) rc = copy_back_and_free(ctx_ptr, b, rc);
   if (rc != 0) throw RtError(std::string("packing ") + p.name + " failed: " + ctx.message);
 }
 
@@ -245,15 +277,16 @@ bool uses_cuda(const ModelDesc &d) { return d.target && std::strstr(d.target, "c
 
 void run_steps(Model &m, StepList list, const BatchInput &in) {
   const ModelDesc &d = *m.desc;
-  if (uses_cuda(d)) {
-    // The kernels are compiled for the GPU, but this runtime hands Halide
-    // host buffers only: results would stay on the device. Find the GPU
-    // (for the clearer message when there is none), then refuse.
-    if (!m.device_checked) probe_cuda_device(0, cuda_driver_override());
+  if (uses_cuda(d) && !m.device_checked) {
+    // Find the GPU first, for one clear line when there is none. The
+    // per-call copy path (Call::run) has not run on a GPU yet: it is opt-in.
+    probe_cuda_device(0, cuda_driver_override());
+    const char *unverified = std::getenv("RNNC_CUDA_UNVERIFIED");
+    if (!unverified || std::string(unverified) != "1")
+      throw RtError(std::string("CUDA: model ") + d.name +
+                    "'s kernels are compiled for the GPU, but this rnnc runtime's CUDA path has not been verified on "
+                    "a GPU yet (RNNC_CUDA_UNVERIFIED=1 runs it, copying every buffer to the GPU and back per call)");
     m.device_checked = true;
-    throw RtError(std::string("CUDA: model ") + d.name +
-                  "'s kernels are compiled for the GPU, but this rnnc runtime cannot run CUDA kernels yet (its "
-                  "device memory layer is not written)");
   }
   if (m.packed_stale) {
     repack(m);

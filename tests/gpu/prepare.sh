@@ -10,14 +10,24 @@ cd "$(dirname "$0")/../.."
 .ci/build.sh
 out=gpu-carry
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/lib" "$out/models"
+mkdir -p "$out/bin" "$out/lib" "$out/models" "$out/cpu" "$out/data"
 grep -qx "/$out/" .git/info/exclude 2>/dev/null || echo "/$out/" >> .git/info/exclude
-for m in vanilla_rnn sentiment_lstm compare_gru; do
+# Each model twice: for the GPU, and for a CPU every x86-64 server has (the
+# reference the GPU's results are compared with there), with a data set
+# and initial weights made here.
+for m in sentiment_lstm memory_gru memory_lstm; do
   build/bin/rnnc compile "models/$m.toml" -o "$out/models/$m" --target host-cuda
+  build/bin/rnnc compile "models/$m.toml" -o "$out/cpu/$m" --target x86-64-linux-avx2-fma-sse41
+  case "$m" in
+    sentiment_*) task=parity ;;
+    *) task=memory ;;
+  esac
+  "$out/cpu/$m/$m" data --task "$task" --n 256 --seed 3 --out "$out/data/$m"
+  "$out/cpu/$m/$m" init --seed 0 --output "$out/data/$m/w0.safetensors"
 done
 cp build/bin/test_cuda_driver "$out/bin/"
 # Shared libraries outside glibc and libstdc++ (e.g. GoogleTest's) travel too.
-for exe in "$out/bin/"* "$out/models/"*/*; do
+for exe in "$out/bin/"* "$out/models/"*/* "$out/cpu/"*/*; do
   [ -x "$exe" ] && [ -f "$exe" ] || continue
   ldd "$exe" 2>/dev/null | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
