@@ -55,10 +55,9 @@ const char *init_kind_name(ir::InitKind k) {
 
 std::vector<std::string> exported_symbols(const std::string &m) {
   std::vector<std::string> s;
-  for (const char *f :
-       {"open", "init", "forward", "forward_state", "forward_train", "backward", "output_size", "state_size",
-        "get_params", "set_params", "loss", "gradients", "train_step", "save", "set_threads", "last_error", "close",
-        "program_main"})
+  for (const char *f : {"open", "init", "forward", "forward_state", "forward_train", "backward", "output_size",
+                        "state_size", "get_params", "set_params", "loss", "gradients", "train_step", "save",
+                        "set_threads", "set_device", "last_error", "close", "program_main"})
     s.push_back(m + "_" + f);
   return s;
 }
@@ -215,6 +214,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "  return api_train_step(reinterpret_cast<Model *>(m), inputs, lengths, labels, n, t, loss);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_save(" << n << "_model *m, const char *path) {\n"
     << "  return api_save(reinterpret_cast<Model *>(m), path);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_set_device(int device) {\n"
+    << "  return api_set_device(&kModel, device);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_set_threads(int threads) {\n"
     << "  return api_set_threads(&kModel, threads);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) const char *" << n << "_last_error(void) {\n"
@@ -317,7 +318,8 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << " *   any upstream gradient dL/d(outputs) laid out as the outputs (entries at\n"
     << " *   padded positions ignored). Writes " << up << "_NUM_PARAMS floats of parameter\n"
     << " *   gradients laid out like _get_params"
-    << (tokens ? "; input_grads must be NULL (token ids have no\n *   gradient; the embedding's is among the parameters').\n"
+    << (tokens ? "; input_grads must be NULL (token ids have no\n *   gradient; the embedding's is among the "
+                 "parameters').\n"
                : " and, when input_grads is not NULL,\n *   dL/d(inputs) [n][t][" + up +
                      "_INPUT_SIZE] (0 at padded positions).\n")
     << " * Models without a [loss] refuse both (the loss is not used; it only makes\n"
@@ -332,6 +334,9 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << "    float *param_grads, float *input_grads);\n\n"
     << "/* Writes the weights as safetensors (atomically: a failed save leaves `path` as it was). */\n"
     << "int " << n << "_save(" << n << "_model *model, const char *path);\n\n"
+    << "/* The GPU a CUDA build runs on (process-wide, before the first call that runs\n"
+    << " * kernels; default 0). A CPU build refuses it. */\n"
+    << "int " << n << "_set_device(int device);\n\n"
     << "/* Threads the kernels may use (process-wide; default one per core). */\n"
     << "int " << n << "_set_threads(int threads);\n\n"
     << "/* The calling thread's last error message, \"\" when the last call succeeded. */\n"

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <new>
 
+#include "cuda_driver.h"
 #include "error.h"
 #include "model.h"
 #include "parallel.h"
@@ -167,6 +168,15 @@ int api_forward_state(Model *m, const void *inputs, const int32_t *lengths, int6
 int64_t api_output_size(const ModelDesc *desc, int64_t n, int64_t t) { return output_size(*desc, n, t); }
 
 int64_t api_state_size(const ModelDesc *desc, int64_t n, bool cell_state) { return state_size(*desc, n, cell_state); }
+
+int api_set_device(const ModelDesc *desc, int device) {
+  return guarded([&] {
+    if (!uses_cuda(*desc))
+      throw RtError(std::string("this build of ") + desc->name + " runs on the CPU (target " + desc->target +
+                    "); a device is for CUDA builds");
+    select_cuda_device(device);
+  });
+}
 
 int api_save(Model *m, const char *path) {
   return guarded([&] {

@@ -98,6 +98,19 @@ CudaDevice probe_cuda_device(int ordinal, const std::string &library) {
   return dev;
 }
 
+namespace {
+int g_selected_device = 0;
+}
+
+void select_cuda_device(int ordinal) {
+  if (ordinal < 0) throw RtError("CUDA: a GPU number is 0 or more, not " + std::to_string(ordinal));
+  g_selected_device = ordinal;
+  // Halide's CUDA runtime creates its context on this device.
+  setenv("HL_GPU_DEVICE", std::to_string(ordinal).c_str(), 1);
+}
+
+int selected_cuda_device() { return g_selected_device; }
+
 std::string cuda_driver_override() {
   const char *v = std::getenv("RNNC_CUDA_DRIVER");
   return v ? v : "";

@@ -27,6 +27,12 @@ struct CudaDevice {
 // GPU, or an ordinal beyond the GPUs there are.
 CudaDevice probe_cuda_device(int ordinal, const std::string &library = "");
 
+// The GPU a CUDA build runs on (process-wide, like Halide's runtime, which
+// reads it from HL_GPU_DEVICE): the program's --device, <name>_set_device.
+// Default 0.
+void select_cuda_device(int ordinal);
+int selected_cuda_device();
+
 // $RNNC_CUDA_DRIVER, the driver library to load instead of the default
 // search ("" when unset): for unusual installs, and for the tests, which
 // point it at the CUDA toolkit's stub library.

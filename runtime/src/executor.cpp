@@ -280,7 +280,7 @@ void run_steps(Model &m, StepList list, const BatchInput &in) {
   if (uses_cuda(d) && !m.device_checked) {
     // Find the GPU first, for one clear line when there is none. The
     // per-call copy path (Call::run) has not run on a GPU yet: it is opt-in.
-    probe_cuda_device(0, cuda_driver_override());
+    probe_cuda_device(selected_cuda_device(), cuda_driver_override());
     const char *unverified = std::getenv("RNNC_CUDA_UNVERIFIED");
     if (!unverified || std::string(unverified) != "1")
       throw RtError(std::string("CUDA: model ") + d.name +

@@ -418,8 +418,8 @@ int api_program_main(const ModelDesc *desc, int argc, char **argv) {
         throw UsageError(std::string("this build of ") + d.name + " runs on the CPU (target " + d.target +
                          "); --device is for CUDA builds");
       if (runs_kernels(c) && uses_cuda(d)) {
-        const CudaDevice dev =
-            probe_cuda_device(static_cast<int>(o.int_or("device", 0, 0, 1 << 16)), cuda_driver_override());
+        select_cuda_device(static_cast<int>(o.int_or("device", 0, 0, 1 << 16)));
+        const CudaDevice dev = probe_cuda_device(selected_cuda_device(), cuda_driver_override());
         std::fprintf(stderr, "%s: running on %s\n", program.c_str(), describe(dev).c_str());
       }
       return c.run(d, o);

@@ -148,8 +148,8 @@ std::vector<SafeTensor> param_tensors(const Model &m) {
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> file_metadata(
-    const ModelDesc &d, std::vector<std::pair<std::string, std::string>> extra) {
+std::vector<std::pair<std::string, std::string>> file_metadata(const ModelDesc &d,
+                                                               std::vector<std::pair<std::string, std::string>> extra) {
   extra.insert(extra.end(), {{"rnnc_model", d.name},
                              {"rnnc_version", d.rnnc_version},
                              {"rnnc_model_sha256", d.model_sha256},

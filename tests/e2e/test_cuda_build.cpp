@@ -133,6 +133,38 @@ TEST(CudaBuild, CommandsWithoutKernelsWorkAndKernelCommandsSayThereIsNoGpu) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line:\n" << r.describe();
     EXPECT_FALSE(fs::exists(dir.file("y.npy")));
   }
+  // The C API: a CUDA build takes a device, and its kernel calls fail with
+  // the driver's one line; a CPU build refuses a device.
+  {
+    struct Model;
+    int (*set_device)(int) = nullptr;
+    Model *(*init)(uint64_t) = nullptr;
+    int (*forward)(Model *, const void *, const int32_t *, int64_t, int64_t, float *) = nullptr;
+    const char *(*last_error)() = nullptr;
+    void (*close)(Model *) = nullptr;
+    const ModelLibrary lib(m.dir + "/lib" + m.name + ".so", m.name);
+    lib.resolve(set_device, "_set_device");
+    lib.resolve(init, "_init");
+    lib.resolve(forward, "_forward");
+    lib.resolve(last_error, "_last_error");
+    lib.resolve(close, "_close");
+    EXPECT_EQ(set_device(0), 0) << last_error();
+    EXPECT_NE(set_device(-1), 0);
+    Model *model = init(0);  // no kernel runs: works without a GPU
+    ASSERT_NE(model, nullptr) << last_error();
+    std::vector<float> x(2 * 4 * 3, 0.5f), y(2 * 4);
+    EXPECT_NE(forward(model, x.data(), nullptr, 2, 4, y.data()), 0);
+    EXPECT_EQ(std::string(last_error()).rfind("CUDA: ", 0), 0u) << last_error();
+    close(model);
+    const CompiledModel &cpu = compiled_model(source_dir() + "/models/vanilla_rnn.toml");
+    int (*cpu_set_device)(int) = nullptr;
+    const char *(*cpu_last_error)() = nullptr;
+    const ModelLibrary cpu_lib(cpu.shared_lib, cpu.name);
+    cpu_lib.resolve(cpu_set_device, "_set_device");
+    cpu_lib.resolve(cpu_last_error, "_last_error");
+    EXPECT_NE(cpu_set_device(0), 0);
+    EXPECT_TRUE(contains(cpu_last_error(), "runs on the CPU")) << cpu_last_error();
+  }
   // --device is a usage error for a CPU build.
   const CompiledModel &cpu = compiled_model(source_dir() + "/models/vanilla_rnn.toml");
   const RunResult u = run({cpu.program, "predict", "--weights", dir.file("w.safetensors"), "--inputs",

@@ -59,6 +59,9 @@ int api_backward(Model *m, const void *inputs, const int32_t *lengths, int64_t n
                  float *input_grads);
 // Writes the weights as safetensors (atomically). 0 on success.
 int api_save(Model *m, const char *path);
+// Selects the GPU a CUDA build runs on (process-wide; before the first
+// call that runs kernels). -1 for a CPU build.
+int api_set_device(const ModelDesc *desc, int device);
 // Sets the number of threads the kernels may use (process-wide).
 int api_set_threads(const ModelDesc *desc, int threads);
 const char *api_last_error();
