@@ -4,29 +4,19 @@
 // of constants that describe the model; only the header is per model.
 #include "codegen/emit.h"
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include <sstream>
 
 namespace rnnc::codegen {
 
 namespace {
 
-// A Python string literal (the model's name and file come from the user).
+// A Python string literal (the model's name and file come from the user):
+// a JSON string with every non-ASCII character escaped is one (\uXXXX reads
+// the same in both), so the JSON library writes it.
 std::string py_string(const std::string &s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      o += buf;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
+  return nlohmann::json(s).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
 }
 
 const char *py_bool(bool b) { return b ? "True" : "False"; }
@@ -389,8 +379,15 @@ class Model:
                 raise ValueError("load_state_dict: tensor '%s' has shape %s, the model's is %s" %
                                  (name, tuple(a.shape), tuple(shape)))
             parts.append(_np.asarray(a, dtype=_np.float32).reshape(-1))
-        flat_in = _np.ascontiguousarray(_np.concatenate(parts) if parts else _np.empty(0, _np.float32))
-        _lib().check(_lib().set_params(self._handle(), _ptr(flat_in)))
+        self.set_flat_params(_np.concatenate(parts) if parts else _np.empty(0, _np.float32))
+
+    def set_flat_params(self, flat):
+        """Replaces the parameters from one float32 array of NUM_PARAMS elements
+        in PARAMS order (each tensor row-major), as the C API lays them out."""
+        flat = _np.ascontiguousarray(flat, dtype=_np.float32)
+        if flat.shape != (NUM_PARAMS,):
+            raise ValueError("set_flat_params: %d floats expected, got shape %s" % (NUM_PARAMS, flat.shape))
+        _lib().check(_lib().set_params(self._handle(), _ptr(flat)))
 
     def save(self, path):
         """Writes the weights as safetensors (atomically)."""
@@ -517,15 +514,9 @@ class Module(_torch.nn.Module):
         return [named[n] for n in self._names]
 
     def _load(self, params):
-        flat = _torch.cat([p.detach().reshape(-1).to(_torch.float32) for p in params]).cpu().numpy()
-        self._model.load_state_dict({n: flat_part for n, flat_part in self._split(flat)})
-
-    def _split(self, flat):
-        at = 0
-        for name, shape in rnnc_model.PARAMS:
-            size = int(_np.prod(shape))
-            yield name, flat[at:at + size].reshape(shape)
-            at += size
+        # The parameters in PARAMS order, as the library takes them.
+        self._model.set_flat_params(
+            _torch.cat([p.detach().reshape(-1).to(_torch.float32) for p in params]).cpu().numpy())
 
     def forward(self, x, lengths=None, h0=None, c0=None):
         for s, what in ((h0, "h0"), (c0, "c0")):

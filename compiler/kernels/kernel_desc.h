@@ -70,6 +70,22 @@ struct KernelDesc {
   // Step kernels: the width of h (the projection's size, else the hidden size).
   int64_t state_width() const { return proj > 0 ? proj : h; }
 
+  // Row-wise kernels (readouts, their gradients, dropout, losses): the width
+  // of the rows they write (a loss's gradient; its per-row loss is 1 wide).
+  int64_t row_width() const {
+    switch (family) {
+      case Family::kSoftmaxXent:
+      case Family::kMseLoss:
+      case Family::kDropout:
+        return n;
+      case Family::kReadoutLastBwd:
+      case Family::kReadoutMeanBwd:
+        return h;
+      default:
+        return h * dirs;
+    }
+  }
+
   // The workload apart from its schedule: family, sizes and flags, e.g.
   // "lstm_step_fwd_h64_train". Tuning records are keyed by it.
   std::string workload_key() const;

@@ -82,7 +82,7 @@ class Call {
     argv_[0] = &ctx_ptr_;
     for (int i = 0; i < s_.num_args; ++i) bind(i, d.args[s_.first_arg + i]);
     const KernelEntry &k = d.kernels[s_.kernel];
-    const bool device = uses_cuda(d);
+    const bool device = m_.cuda;
     if (device)
       for (int i = 0; i < s_.num_args; ++i)
         if (argv_[i + 1] == &bufs_[i]) bufs_[i].flags |= halide_buffer_flag_host_dirty;
@@ -251,7 +251,7 @@ void pack_one(Model &m, int32_t id) {
   CallContext ctx;
   void *ctx_ptr = &ctx;
   void *argv[3] = {&ctx_ptr, &in, &out};
-  const bool device = uses_cuda(d);
+  const bool device = m.cuda;
   if (device) {
     in.flags |= halide_buffer_flag_host_dirty;
     out.flags |= halide_buffer_flag_host_dirty;
@@ -277,7 +277,7 @@ bool uses_cuda(const ModelDesc &d) { return d.target && std::strstr(d.target, "c
 
 void run_steps(Model &m, StepList list, const BatchInput &in) {
   const ModelDesc &d = *m.desc;
-  if (uses_cuda(d) && !m.device_checked) {
+  if (m.cuda && !m.device_checked) {
     // Find the GPU first, for one clear line when there is none. The
     // per-call copy path (Call::run) has not run on a GPU yet: it is opt-in.
     probe_cuda_device(selected_cuda_device(), cuda_driver_override());

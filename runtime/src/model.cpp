@@ -79,6 +79,7 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
   install_parallel_runtime();
   auto m = std::make_unique<Model>();
   m->desc = desc;
+  m->cuda = uses_cuda(*desc);
   m->params.assign(static_cast<size_t>(desc->num_param_floats), 0.0f);
   m->packed.resize(desc->num_packed);
   for (int32_t i = 0; i < desc->num_packed; ++i) {

@@ -46,6 +46,7 @@ struct Model {
   // set_params or an update) until the next step list runs: commands that
   // run no kernel (init, export) never pack.
   bool packed_stale = true;
+  bool cuda = false;            // uses_cuda(*desc), read once: the executor asks per call
   bool device_checked = false;  // CUDA builds: the GPU was found (cuda_driver.h)
   TrainState train;
   // Time spent per step (RNNC_PROFILE set in the environment), for tuning.

@@ -368,10 +368,7 @@ void schedule_cpu(kernels::CellAlgorithm &a, const KernelDesc &d) {
 }
 
 void schedule_cpu(kernels::RowwiseAlgorithm &a, const KernelDesc &d) {
-  // Width of `out` (and of the other outputs).
-  int64_t width = d.h * d.dirs;
-  if (d.family == Family::kSoftmaxXent || d.family == Family::kMseLoss || d.family == Family::kDropout) width = d.n;
-  if (d.family == Family::kReadoutLastBwd || d.family == Family::kReadoutMeanBwd) width = d.h;
+  const int64_t width = d.row_width();
   const int v = d.sched.vector;
   if (d.family == Family::kSoftmaxXent || d.family == Family::kMseLoss) {
     // Per-row reductions feed both outputs (the loss and its gradient).

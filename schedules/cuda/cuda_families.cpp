@@ -41,25 +41,9 @@ void tile_rows(Func f, const Var &d, const Var &s, int64_t width) {
 
 // Row-wise kernels: readouts and their gradients, dropout, the losses.
 void schedule_cuda(kernels::RowwiseAlgorithm &a, const KernelDesc &d) {
-  int64_t width = d.h * d.dirs, more_width = width;
-  switch (d.family) {
-    case Family::kSoftmaxXent:
-    case Family::kMseLoss:
-      width = 1;  // the per-row loss; the gradient is as wide as the outputs
-      more_width = d.n;
-      break;
-    case Family::kDropout:
-      width = more_width = d.n;
-      break;
-    case Family::kReadoutLastBwd:
-    case Family::kReadoutMeanBwd:
-      width = more_width = d.h;
-      break;
-    default:
-      break;
-  }
-  tile_rows(a.out, a.d, a.s, width);
-  for (Func f : a.more_outputs) tile_rows(f, a.d, a.s, more_width);
+  const bool loss = d.family == Family::kSoftmaxXent || d.family == Family::kMseLoss;
+  tile_rows(a.out, a.d, a.s, loss ? 1 : d.row_width());  // a loss's `out` is the per-row loss
+  for (Func f : a.more_outputs) tile_rows(f, a.d, a.s, d.row_width());
 }
 
 // Reductions over all rows, deterministic (no atomics): every output element

@@ -102,6 +102,46 @@ struct RunResult {
   }
 };
 
+// Reads a child's stdout and stderr (out_fd, err_fd: pipes or terminals)
+// into r.out and r.err until both close, killing it after timeout_s seconds
+// (r.timed_out), then waits for it and sets r.exit_code (128 + signal when
+// killed by one). Closes both fds.
+inline void collect_child(pid_t pid, int out_fd, int err_fd, int timeout_s, RunResult &r) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+  std::string *sinks[2] = {&r.out, &r.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    const int ready = poll(fds, 2, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      const ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {  // a terminal reads EIO once the program has closed it
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (const pollfd &p : fds)
+    if (p.fd >= 0) close(p.fd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
 // Runs argv[0] (looked up in PATH when it has no '/') with stdin from
 // /dev/null, capturing stdout and stderr. `env` holds "NAME=VALUE" entries
 // that replace or extend the environment. A command still running after
@@ -152,39 +192,7 @@ inline RunResult run(const std::vector<std::string> &argv, const std::vector<std
   close(out_pipe[1]);
   close(err_pipe[1]);
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string *sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      r.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    const int ready = poll(fds, 2, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[4096];
-      const ssize_t got = read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (const pollfd &p : fds)
-    if (p.fd >= 0) close(p.fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  collect_child(pid, out_pipe[0], err_pipe[0], timeout_s, r);
   return r;
 }
 
@@ -274,7 +282,8 @@ struct CompiledModel {
   int64_t vocab = 0;       // <NAME>_VOCAB, token models
   int64_t input_size = 0;  // <NAME>_INPUT_SIZE, feature models
   int64_t output_width = 0;
-  bool per_step = false;  // <NAME>_OUTPUT_PER_STEP
+  bool per_step = false;   // <NAME>_OUTPUT_PER_STEP
+  int64_t num_params = 0;  // <NAME>_NUM_PARAMS
 };
 
 // The value of `#define <macro> <integer>` in header text; throws when absent.
@@ -306,6 +315,7 @@ inline CompiledModel describe_compiled(const std::string &out_dir) {
     m.input_size = header_define(text, up + "_INPUT_SIZE");
   m.output_width = header_define(text, up + "_OUTPUT_WIDTH");
   m.per_step = header_define(text, up + "_OUTPUT_PER_STEP") != 0;
+  m.num_params = header_define(text, up + "_NUM_PARAMS");
   return m;
 }
 

@@ -521,11 +521,6 @@ TEST(ProgramJson, DivergedTrainingLeavesValidJsonLines) {
 // ---------------------------------------------------------------------------
 // The progress bar
 
-struct TtyResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
 // A pseudo-terminal in raw mode (no "\n" -> "\r\n"): master and slave fds.
 void open_raw_pty(int *master, int *slave) {
   *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -540,7 +535,7 @@ void open_raw_pty(int *master, int *slave) {
 
 // Runs argv with stdout and stderr each on a terminal of its own, as in an
 // interactive shell, and returns what each received.
-TtyResult run_on_terminals(const std::vector<std::string> &argv, int timeout_s = 120) {
+RunResult run_on_terminals(const std::vector<std::string> &argv, int timeout_s = 120) {
   int masters[2], slaves[2];
   open_raw_pty(&masters[0], &slaves[0]);
   open_raw_pty(&masters[1], &slaves[1]);
@@ -559,33 +554,9 @@ TtyResult run_on_terminals(const std::vector<std::string> &argv, int timeout_s =
   }
   close(slaves[0]);
   close(slaves[1]);
-  TtyResult r;
-  std::string *sinks[2] = {&r.out, &r.err};
-  pollfd fds[2] = {{masters[0], POLLIN, 0}, {masters[1], POLLIN, 0}};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  int open_fds = 2;
-  while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
-    if (poll(fds, 2, 1000) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[4096];
-      const ssize_t got = read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(got));
-      } else if (got == 0 || errno != EINTR) {  // EIO once the program has closed the terminal
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  if (open_fds > 0) kill(pid, SIGKILL);
-  for (const pollfd &p : fds)
-    if (p.fd >= 0) close(p.fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  RunResult r;
+  r.argv = argv;
+  collect_child(pid, masters[0], masters[1], timeout_s, r);
   return r;
 }
 
@@ -600,7 +571,7 @@ TEST(ProgressBar, GoesToStderrLeavingStdoutClean) {
         {s.m->program, "train", "--epochs", "2", "--checkpoint", dir.file(json ? "j.safetensors" : "t.safetensors")},
         s.labelled());
     if (json) argv.push_back("--json");
-    const TtyResult r = run_on_terminals(argv);
+    const RunResult r = run_on_terminals(argv);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_TRUE(contains(r.err, "\repoch 1/2 [") && contains(r.err, "\repoch 2/2 [")) << "no progress bar:\n" << r.err;
     EXPECT_FALSE(contains(r.out, "\r")) << "progress-bar bytes on stdout:\n" << r.out;

@@ -424,9 +424,7 @@ TEST_P(GradientCheck, GradientsMatchFiniteDifferencesOfTheLoss) {
   write_text(toml, fm.toml);
   const CompiledModel &m = compiled_model(toml);
   const TrainApi api = load_train_api(m);
-  std::string up;
-  for (char c : m.name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const int64_t num_params = header_define(read_text(m.header), up + "_NUM_PARAMS");
+  const int64_t num_params = m.num_params;
 
   TrainApi::Model *model = api.init(3);
   ASSERT_NE(model, nullptr) << api.last_error();
@@ -436,7 +434,7 @@ TEST_P(GradientCheck, GradientsMatchFiniteDifferencesOfTheLoss) {
   const std::vector<NamedTensor> tensors = read_f32_tensors(saved);
   int64_t total = 0;
   for (const NamedTensor &t : tensors) total += static_cast<int64_t>(t.data.size());
-  ASSERT_EQ(total, num_params) << "the saved tensors and " << up << "_NUM_PARAMS disagree";
+  ASSERT_EQ(total, num_params) << "the saved tensors and the header's NUM_PARAMS disagree";
 
   std::vector<float> theta(static_cast<size_t>(num_params));
   ASSERT_EQ(api.get_params(model, theta.data()), 0) << api.last_error();
@@ -563,9 +561,7 @@ TEST_P(GradientCheck, BackwardFromTheLossGradientMatchesGradients) {
   TrainApi::Model *model = api.init(5);
   ASSERT_NE(model, nullptr) << api.last_error();
   const LabeledBatch b = random_batch(m, fm.mse, 5, 6, 23);
-  std::string up;
-  for (char c : m.name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const int64_t num_params = header_define(read_text(m.header), up + "_NUM_PARAMS");
+  const int64_t num_params = m.num_params;
   std::vector<float> z(static_cast<size_t>(api.output_size(b.n, b.t)));
   ASSERT_EQ(api.forward_train(model, b.inputs(), b.lengths.data(), b.n, b.t, nullptr, nullptr, 0, 0, z.data(), nullptr,
                               nullptr),
