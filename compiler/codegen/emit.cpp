@@ -55,9 +55,10 @@ const char *init_kind_name(ir::InitKind k) {
 
 std::vector<std::string> exported_symbols(const std::string &m) {
   std::vector<std::string> s;
-  for (const char *f : {"open", "init", "forward", "forward_state", "forward_train", "backward", "output_size",
-                        "state_size", "get_params", "set_params", "loss", "gradients", "train_step", "save",
-                        "set_threads", "set_device", "last_error", "close", "program_main"})
+  for (const char *f :
+       {"open",        "init",        "forward",    "forward_state", "forward_device", "forward_train", "backward",
+        "output_size", "state_size",  "get_params", "set_params",    "loss",           "gradients",     "train_step",
+        "save",        "set_threads", "set_device", "set_stream",    "last_error",     "close",         "program_main"})
     s.push_back(m + "_" + f);
   return s;
 }
@@ -70,11 +71,14 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "// Do not edit; regenerate with rnnc compile.\n"
     << "#include <cstdint>\n\n#include \"rnnc/model_desc.h\"\n#include \"rnnc/runtime_api.h\"\n\n";
   o << "extern \"C\" {\n";
-  for (const KernelObject &k : kernels) o << "int " << k.symbol << "_argv(void **args);\n";
+  for (const KernelObject &k : kernels)
+    o << "int " << k.symbol << "_argv(void **args);\nconst struct halide_filter_metadata_t *" << k.symbol
+      << "_metadata();\n";
   o << "}\n\nnamespace {\n\nusing namespace rnnc_rt;\n\n";
 
   o << "const KernelEntry kKernels[] = {\n";
-  for (const KernelObject &k : kernels) o << "    {" << c_string(k.name) << ", " << k.symbol << "_argv},\n";
+  for (const KernelObject &k : kernels)
+    o << "    {" << c_string(k.name) << ", " << k.symbol << "_argv, " << k.symbol << "_metadata},\n";
   o << "};\n\n";
 
   o << "const ParamDesc kParams[] = {\n";
@@ -181,6 +185,11 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
        "const float *c0, float *outputs, float *h_n, float *c_n) {\n"
     << "  return api_forward_state(reinterpret_cast<Model *>(m), inputs, lengths, n, t, h0, c0, outputs, h_n, "
        "c_n);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_forward_device(" << n
+    << "_model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0, "
+       "const float *c0, float *outputs, float *h_n, float *c_n) {\n"
+    << "  return api_forward_device(reinterpret_cast<Model *>(m), inputs, lengths, n, t, h0, c0, outputs, h_n, "
+       "c_n);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int64_t " << n << "_output_size(int64_t n, int64_t t) {\n"
     << "  return api_output_size(&kModel, n, t);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int64_t " << n << "_state_size(int64_t n, int cell_state) {\n"
@@ -216,6 +225,8 @@ std::string emit_glue(const ir::Graph &g, const plan::Plan &p, const std::vector
     << "  return api_save(reinterpret_cast<Model *>(m), path);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_set_device(int device) {\n"
     << "  return api_set_device(&kModel, device);\n}\n\n"
+    << "__attribute__((visibility(\"default\"))) int " << n << "_set_stream(void *stream) {\n"
+    << "  return api_set_stream(&kModel, stream);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) int " << n << "_set_threads(int threads) {\n"
     << "  return api_set_threads(&kModel, threads);\n}\n\n"
     << "__attribute__((visibility(\"default\"))) const char *" << n << "_last_error(void) {\n"
@@ -286,6 +297,15 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << "int " << n << "_forward_state(" << n
     << "_model *model, const void *inputs, const int32_t *lengths, int64_t n,\n"
     << "    int64_t t, const float *h0, const float *c0, float *outputs, float *h_n, float *c_n);\n\n"
+    << "/* As " << n << "_forward_state, for a host program that holds its data on the\n"
+    << " * GPU (a CUDA build): inputs, h0/c0, outputs and h_n/c_n are device pointers\n"
+    << " * (cudaMalloc'd, or any pointer valid in the device's primary context), laid out\n"
+    << " * as for _forward_state; `lengths` stays in host memory. Features and states do\n"
+    << " * not pass through the host; token ids are read back to build the packed layout.\n"
+    << " * The results are queued on the stream _set_stream gave. A CPU build refuses it. */\n"
+    << "int " << n << "_forward_device(" << n
+    << "_model *model, const void *inputs, const int32_t *lengths, int64_t n,\n"
+    << "    int64_t t, const float *h0, const float *c0, float *outputs, float *h_n, float *c_n);\n\n"
     << "/* Floats written to `outputs` by a forward over n sequences of t steps. */\n"
     << "int64_t " << n << "_output_size(int64_t n, int64_t t);\n\n"
     << "/* Floats of h0/h_n (cell_state = 0) or c0/c_n (cell_state = 1) for n sequences. */\n"
@@ -337,6 +357,13 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
     << "/* The GPU a CUDA build runs on (process-wide, before the first call that runs\n"
     << " * kernels; default 0). A CPU build refuses it. */\n"
     << "int " << n << "_set_device(int device);\n\n"
+    << "/* CUDA builds work in the selected GPU's primary context, the one the CUDA\n"
+    << " * runtime API (cudaMalloc, cudaStreamCreate) and libraries such as cuDNN use, so\n"
+    << " * device pointers and streams of the host program are valid here. Hand rnnc\n"
+    << " * your stream (a cudaStream_t / CUstream, cast to void *) and it queues its\n"
+    << " * kernels and copies there, after your own work on it; NULL (the default) is the\n"
+    << " * default stream. Process-wide, like _set_device. A CPU build refuses it. */\n"
+    << "int " << n << "_set_stream(void *stream);\n\n"
     << "/* Threads the kernels may use (process-wide; default one per core). */\n"
     << "int " << n << "_set_threads(int threads);\n\n"
     << "/* The calling thread's last error message, \"\" when the last call succeeded. */\n"

@@ -73,14 +73,14 @@ Batch raw_batch(const Model &m, const void *inputs, const int32_t *lengths, cons
 int api_get_params(Model *m, float *out) {
   return guarded([&] {
     if (!m || !out) throw RtError("model or out is NULL");
-    std::copy(m->params.begin(), m->params.end(), out);
+    std::copy(m->params.host(), m->params.host() + m->params.size(), out);
   });
 }
 
 int api_set_params(Model *m, const float *in) {
   return guarded([&] {
     if (!m || !in) throw RtError("model or in is NULL");
-    std::copy(in, in + m->params.size(), m->params.begin());
+    std::copy(in, in + m->params.size(), m->params.host_overwrite());
     m->packed_stale = true;
   });
 }
@@ -100,7 +100,7 @@ int api_gradients(Model *m, const void *inputs, const int32_t *lengths, const vo
     if (!m || !grads) throw RtError("model or grads is NULL");
     Trainer tr(*m, TrainConfig::from(*m->desc));
     const LossSums r = tr.train_forward_backward(raw_batch(*m, inputs, lengths, labels, n, t));
-    std::copy(m->train.grads.begin(), m->train.grads.end(), grads);
+    std::copy(m->train.grads.host(), m->train.grads.host() + m->train.grads.size(), grads);
     if (loss) *loss = r.mean_loss();
   });
 }
@@ -165,6 +165,14 @@ int api_forward_state(Model *m, const void *inputs, const int32_t *lengths, int6
   });
 }
 
+int api_forward_device(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                       const float *c0, float *outputs, float *h_n, float *c_n) {
+  return guarded([&] {
+    if (!m) throw RtError("model is NULL");
+    forward(*m, inputs, lengths, n, t, h0, c0, outputs, h_n, c_n, Residence::kDevice);
+  });
+}
+
 int64_t api_output_size(const ModelDesc *desc, int64_t n, int64_t t) { return output_size(*desc, n, t); }
 
 int64_t api_state_size(const ModelDesc *desc, int64_t n, bool cell_state) { return state_size(*desc, n, cell_state); }
@@ -175,6 +183,15 @@ int api_set_device(const ModelDesc *desc, int device) {
       throw RtError(std::string("this build of ") + desc->name + " runs on the CPU (target " + desc->target +
                     "); a device is for CUDA builds");
     select_cuda_device(device);
+  });
+}
+
+int api_set_stream(const ModelDesc *desc, void *stream) {
+  return guarded([&] {
+    if (!uses_cuda(*desc))
+      throw RtError(std::string("this build of ") + desc->name + " runs on the CPU (target " + desc->target +
+                    "); a CUDA stream is for CUDA builds");
+    set_cuda_stream(stream);
   });
 }
 

@@ -39,6 +39,12 @@ std::string explain(CUresult r, void *lib) {
   }
 }
 
+// The driver probe_cuda_device loaded.
+void *&driver_library() {
+  static void *lib = nullptr;
+  return lib;
+}
+
 template <class F>
 F symbol(void *lib, const char *name, const std::string &path) {
   void *p = dlsym(lib, name);
@@ -95,6 +101,7 @@ CudaDevice probe_cuda_device(int ordinal, const std::string &library) {
   attr(&dev.major, kAttrMajor, device);
   attr(&dev.minor, kAttrMinor, device);
   // The library stays loaded: Halide's runtime uses it from here on.
+  driver_library() = lib;
   return dev;
 }
 
@@ -115,6 +122,70 @@ std::string cuda_driver_override() {
   const char *v = std::getenv("RNNC_CUDA_DRIVER");
   return v ? v : "";
 }
+
+// --- Halide's CUDA runtime, referred to weakly (absent in CPU builds) ---------
+
+using AcquireContext = int (*)(void *, void **, bool);
+using ReleaseContext = int (*)(void *);
+using GetStream = int (*)(void *, void *, void **);
+
+extern "C" {
+__attribute__((weak)) const halide_device_interface_t *halide_cuda_device_interface();
+__attribute__((weak)) AcquireContext halide_set_cuda_acquire_context(AcquireContext handler);
+__attribute__((weak)) ReleaseContext halide_set_cuda_release_context(ReleaseContext handler);
+__attribute__((weak)) GetStream halide_set_cuda_get_stream(GetStream handler);
+}
+
+namespace {
+
+void *g_primary = nullptr;  // the CUcontext Halide's runtime is given
+int g_primary_device = -1;
+void *g_stream = nullptr;
+
+// Halide pushes the context it acquires for each operation and pops it
+// after; the primary context is retained once and never released here.
+int acquire_primary(void *, void **ctx, bool) {
+  if (!g_primary) return kErrorNoDevice;
+  *ctx = g_primary;
+  return 0;
+}
+int release_primary(void *) { return 0; }
+int current_stream(void *, void *, void **stream) {
+  *stream = g_stream;
+  return 0;
+}
+
+}  // namespace
+
+const halide_device_interface_t *cuda_device_interface() {
+  return halide_cuda_device_interface ? halide_cuda_device_interface() : nullptr;
+}
+
+void use_primary_context() {
+  const int ordinal = selected_cuda_device();
+  if (g_primary && g_primary_device == ordinal) return;
+  void *lib = driver_library();
+  if (!lib) throw RtError("CUDA: the driver is not loaded (internal: probe the device first)");
+  if (!halide_set_cuda_acquire_context || !halide_set_cuda_release_context || !halide_set_cuda_get_stream)
+    throw RtError("CUDA: this library has no CUDA runtime (it was compiled for the CPU)");
+  using Get = CUresult (*)(CUdevice *, int);
+  using Retain = CUresult (*)(void **, CUdevice);
+  CUdevice device = 0;
+  if (const CUresult r = symbol<Get>(lib, "cuDeviceGet", "the driver")(&device, ordinal); r != kSuccess)
+    throw RtError("CUDA: cannot open GPU " + std::to_string(ordinal) + " (" + explain(r, lib) + ")");
+  void *ctx = nullptr;
+  if (const CUresult r = symbol<Retain>(lib, "cuDevicePrimaryCtxRetain", "the driver")(&ctx, device); r != kSuccess)
+    throw RtError("CUDA: cannot retain the primary context of GPU " + std::to_string(ordinal) + " (" + explain(r, lib) +
+                  ")");
+  g_primary = ctx;
+  g_primary_device = ordinal;
+  halide_set_cuda_acquire_context(acquire_primary);
+  halide_set_cuda_release_context(release_primary);
+  halide_set_cuda_get_stream(current_stream);
+}
+
+void set_cuda_stream(void *stream) { g_stream = stream; }
+void *cuda_stream() { return g_stream; }
 
 std::string describe(const CudaDevice &d) {
   char buf[160];

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+struct halide_device_interface_t;
+
 namespace rnnc_rt {
 
 struct CudaDevice {
@@ -37,6 +39,21 @@ int selected_cuda_device();
 // search ("" when unset): for unusual installs, and for the tests, which
 // point it at the CUDA toolkit's stub library.
 std::string cuda_driver_override();
+
+// Halide's CUDA device interface in a CUDA build (whose Halide runtime has
+// one); NULL in a CPU build. The runtime refers to Halide's CUDA symbols
+// weakly, so one prebuilt runtime serves both kinds of build.
+const halide_device_interface_t *cuda_device_interface();
+
+// Makes Halide's CUDA runtime work in the selected GPU's primary context
+// (the one the CUDA runtime API and libraries such as cuDNN use), instead
+// of a context of its own, and on the stream set_cuda_stream gave (NULL:
+// the default stream). Needs probe_cuda_device first; idempotent.
+void use_primary_context();
+
+// The CUDA stream (a CUstream) rnnc's kernels and copies are queued on.
+void set_cuda_stream(void *stream);
+void *cuda_stream();
 
 // "NVIDIA H200, 139.8 GiB, compute capability 9.0 (device 0)".
 std::string describe(const CudaDevice &d);

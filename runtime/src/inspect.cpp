@@ -12,7 +12,10 @@ namespace {
 
 // Row `row` of buffer `id`, its view resolved: for a state buffer row 0 is
 // the first initial-state row.
-const float *buffer_row(const Model &m, int32_t id, int64_t row) { return m.ws.view(id).row(row); }
+const float *buffer_row(const Model &m, int32_t id, int64_t row) {
+  const MatrixView v = m.ws.view(id);
+  return v.host() + row * v.stride;
+}
 
 // The packed row (in the state's own row order) of input position pos of seq.
 int64_t packed_row(const Model &m, const StateDesc &st, int64_t seq, int64_t pos) {

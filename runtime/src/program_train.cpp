@@ -294,9 +294,9 @@ int cmd_gradnorm(const ModelDesc &d, const Options &o) {
     // The gradients themselves, under the parameters' names.
     SafeTensorsFile f;
     f.tensors = param_tensors(*m);
+    const float *grads = m->train.grads.host();
     for (int32_t p = 0; p < d.num_params; ++p)
-      std::memcpy(f.tensors[p].data.data(), m->train.grads.data() + d.params[p].offset,
-                  sizeof(float) * d.params[p].numel);
+      std::memcpy(f.tensors[p].data.data(), grads + d.params[p].offset, sizeof(float) * d.params[p].numel);
     f.metadata = file_metadata(d, {{"content", "gradients"}});
     write_safetensors(o.str("output"), f);
   }

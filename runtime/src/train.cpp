@@ -96,6 +96,7 @@ void ensure_train_state(Model &m) {
   TrainState &t = m.train;
   const size_t n = m.params.size();
   if (t.grads.size() == n) return;
+  attach_arrays(m);
   t.grads.assign(n, 0.0f);
   t.slot1.assign(n, 0.0f);
   t.slot2.assign(n, 0.0f);
@@ -153,24 +154,24 @@ void backward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, i
   const MatrixView dout = m.ws.view(d.output_grad_buffer);
   const int64_t w = d.output_width;
   if (!d.per_step_output) {
-    for (int64_t i = 0; i < n; ++i) std::memcpy(dout.row(i), grad_outputs + i * w, sizeof(float) * w);
+    for (int64_t i = 0; i < n; ++i) dout.write_row(i, grad_outputs + i * w);
   } else {
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t s = 0; s < g.lengths[i]; ++s)
-        std::memcpy(dout.row(g.row(i, s)), grad_outputs + (i * t + s) * w, sizeof(float) * w);
+      for (int64_t s = 0; s < g.lengths[i]; ++s) dout.write_row(g.row(i, s), grad_outputs + (i * t + s) * w);
   }
   run_steps(m, d.train_bwd, in);
-  std::copy(m.train.grads.begin(), m.train.grads.end(), param_grads);
+  std::copy(m.train.grads.host(), m.train.grads.host() + m.train.grads.size(), param_grads);
   if (!input_grads) return;
   if (d.input_grad_buffer < 0) throw RtError(std::string("model ") + d.name + " computes no input gradient");
   run_steps(m, d.input_grad, in);
-  const MatrixView dx = m.ws.view(d.input_grad_buffer);
+  const MatrixView dxv = m.ws.view(d.input_grad_buffer);
+  const float *dx = dxv.host();
   const int64_t width = d.input_size;
   std::memset(input_grads, 0, sizeof(float) * n * t * width);
   // Packed row r holds the gradient of source row kIdxInputFwd[r] (= sequence * t + step).
   const std::vector<int32_t> &source = g.index[kIdxInputFwd];
   for (int64_t r = 0; r < g.rows; ++r)
-    std::memcpy(input_grads + static_cast<int64_t>(source[r]) * width, dx.row(r), sizeof(float) * width);
+    std::memcpy(input_grads + static_cast<int64_t>(source[r]) * width, dx + r * dxv.stride, sizeof(float) * width);
 }
 
 Trainer::Trainer(Model &m, const TrainConfig &config) : m_(m), config_(config) {
@@ -222,7 +223,7 @@ LossSums Trainer::run(const Batch &batch, bool train, bool backward) {
 
   LossSums r;
   double total = 0;
-  const float *loss = m_.ws.view(d.loss_buffer).data;
+  const float *loss = m_.ws.view(d.loss_buffer).host();
   for (int64_t i = 0; i < rows; ++i) total += loss[i];
   r.loss = total / terms * static_cast<double>(g.n);
   r.sequences = g.n;
@@ -240,24 +241,31 @@ LossSums Trainer::run(const Batch &batch, bool train, bool backward) {
   return r;
 }
 
+int32_t Trainer::first_non_finite_update() {
+  TrainState &t = m_.train;
+  t.grads.swap(t.next_params);
+  std::vector<double> sq;
+  try {
+    sq = grad_squares();
+  } catch (...) {
+    t.grads.swap(t.next_params);
+    throw;
+  }
+  t.grads.swap(t.next_params);
+  for (int32_t p = 0; p < m_.desc->num_params; ++p)
+    if (!std::isfinite(sq[p])) return p;
+  return -1;
+}
+
 std::vector<double> Trainer::grad_squares() {
   const ModelDesc &d = *m_.desc;
   BatchInput none;
   run_steps(m_, d.grad_norm, none);
-  const float *sq = m_.ws.view(d.grad_sq_buffer).data;
+  const float *sq = m_.ws.view(d.grad_sq_buffer).host();
   return std::vector<double>(sq, sq + d.num_params);
 }
 
 namespace {
-
-// The first parameter tensor holding a NaN or Inf in `values` (laid out like
-// the parameters), or -1.
-int32_t first_non_finite_param(const ModelDesc &d, const float *values) {
-  for (int32_t p = 0; p < d.num_params; ++p)
-    for (int64_t k = 0; k < d.params[p].numel; ++k)
-      if (!std::isfinite(values[d.params[p].offset + k])) return p;
-  return -1;
-}
 
 // Why the loss of the last forward is not finite: the first workspace
 // buffer (they are declared in forward order) that holds a NaN or Inf.
@@ -265,8 +273,10 @@ std::string explain_non_finite_loss(const Model &m) {
   const ModelDesc &d = *m.desc;
   for (int32_t b = 0; b < d.num_buffers; ++b) {
     if (d.buffers[b].parent >= 0 || b == d.loss_buffer) continue;
-    for (float v : m.ws.storage(b))
-      if (!std::isfinite(v)) {
+    const Mirror<float> &a = m.ws.storage(b);
+    const float *v = a.empty() ? nullptr : a.host();
+    for (size_t k = 0; k < a.size(); ++k)
+      if (!std::isfinite(v[k])) {
         const std::string name = d.buffers[b].name, layer = layer_of(d, name);
         return "the loss is not finite: " + name + (layer != name ? " in " + layer : std::string()) +
                " holds non-finite values";
@@ -302,10 +312,10 @@ LossSums Trainer::train_step(const Batch &batch) {
   in.scalars[kScalarBiasCorrection2] = static_cast<float>(1.0 - std::pow(config_.beta2, static_cast<double>(step)));
   run_steps(m_, d.update, in);
   // Keep the last good weights when the update itself overflows.
-  const int32_t bad = first_non_finite_param(d, t.next_params.data());
+  const int32_t bad = first_non_finite_update();
   if (bad >= 0)
     throw DivergenceError(std::string("the update made ") + d.params[bad].name + " in " +
-                          layer_of(d, d.params[bad].name) + " non-finite");
+                          layer_of(d, d.params[bad].name) + " non-finite (or so large that its squares overflow)");
   m_.params.swap(t.next_params);
   t.slot1.swap(t.next_slot1);
   t.slot2.swap(t.next_slot2);
@@ -354,11 +364,11 @@ void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int
   for (int slot = 0; slot < 2; ++slot) {
     const char *prefix = slot_name(d, slot);
     if (!prefix) continue;
-    const std::vector<float> &src = slot == 0 ? m.train.slot1 : m.train.slot2;
+    const float *src = (slot == 0 ? m.train.slot1 : m.train.slot2).host();
     for (int32_t i = 0; i < d.num_params; ++i) {
       const ParamDesc &p = d.params[i];
-      f.tensors.push_back(scalar_tensor(prefix + std::string(p.name), "F32", src.data() + p.offset,
-                                        sizeof(float) * p.numel, std::vector<int64_t>(p.shape, p.shape + p.ndim)));
+      f.tensors.push_back(scalar_tensor(prefix + std::string(p.name), "F32", src + p.offset, sizeof(float) * p.numel,
+                                        std::vector<int64_t>(p.shape, p.shape + p.ndim)));
     }
   }
   const int64_t step = m.train.step;
@@ -400,8 +410,8 @@ int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed) {
   std::memcpy(rng, need("optim.rng", "U64", sizeof rng).data.data(), sizeof rng);
   if (step < 0) throw RtError(path + ": tensor 'optim.step' is negative");
   load_weights(m, f, path);  // last: the model changes only when everything checked out
-  m.train.slot1.swap(slot1);
-  m.train.slot2.swap(slot2);
+  m.train.slot1.take(std::move(slot1));
+  m.train.slot2.take(std::move(slot2));
   m.train.step = step;
   if (seed) *seed = rng[0];
   return static_cast<int64_t>(rng[1]);

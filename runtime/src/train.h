@@ -74,6 +74,11 @@ class Trainer {
   // Runs forward, loss (and backward); fills per-batch sums and labels.
   LossSums run(const Batch &batch, bool train, bool backward);
   std::vector<double> grad_squares();
+  // The first parameter tensor the update made non-finite, or -1. The
+  // gradient-norm kernels sum the new parameters' squares (grads and
+  // next_params swapped for the call), so that on a device only one float
+  // per tensor crosses to the host.
+  int32_t first_non_finite_update();
 
   Model &m_;
   TrainConfig config_;

@@ -71,9 +71,10 @@ void init_chrono(float *dst, int64_t numel, int gates, double t_max, Rng &rng) {
 void init_params(Model &m, uint64_t seed) {
   Rng rng(seed);
   const ModelDesc &d = *m.desc;
+  float *params = m.params.host_mut();
   for (int32_t i = 0; i < d.num_params; ++i) {
     const ParamDesc &p = d.params[i];
-    float *dst = m.params.data() + p.offset;
+    float *dst = params + p.offset;
     switch (p.init) {
       case kInitNormal:
         for (int64_t k = 0; k < p.numel; ++k) dst[k] = static_cast<float>(rng.normal());
@@ -126,7 +127,7 @@ void load_weights(Model &m, const SafeTensorsFile &file, const std::string &path
     if (!seen[i])
       throw RtError(path + ": missing tensor '" + std::string(d.params[i].name) + "' (F32 " +
                     shape_str(std::vector<int64_t>(d.params[i].shape, d.params[i].shape + d.params[i].ndim)) + ")");
-  m.params.swap(params);
+  m.params.take(std::move(params));
   m.packed_stale = true;
 }
 
@@ -135,6 +136,7 @@ void load_weights(Model &m, const std::string &path) { load_weights(m, read_safe
 std::vector<SafeTensor> param_tensors(const Model &m) {
   const ModelDesc &d = *m.desc;
   std::vector<SafeTensor> out;
+  const float *params = m.params.host();
   for (int32_t i = 0; i < d.num_params; ++i) {
     const ParamDesc &p = d.params[i];
     SafeTensor t;
@@ -142,7 +144,7 @@ std::vector<SafeTensor> param_tensors(const Model &m) {
     t.dtype = "F32";
     t.shape.assign(p.shape, p.shape + p.ndim);
     t.data.resize(sizeof(float) * p.numel);
-    std::memcpy(t.data.data(), m.params.data() + p.offset, t.data.size());
+    std::memcpy(t.data.data(), params + p.offset, t.data.size());
     out.push_back(std::move(t));
   }
   return out;

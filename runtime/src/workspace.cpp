@@ -17,7 +17,8 @@ int64_t Workspace::rows(int32_t kind) const {
   }
 }
 
-void Workspace::allocate(const ModelDesc &d, int64_t n, int64_t packed_rows, const std::vector<char> &used) {
+void Workspace::allocate(const ModelDesc &d, int64_t n, int64_t packed_rows, const std::vector<char> &used,
+                         Device *device) {
   desc_ = &d;
   n_ = n;
   rows_ = packed_rows;
@@ -25,7 +26,8 @@ void Workspace::allocate(const ModelDesc &d, int64_t n, int64_t packed_rows, con
   for (int32_t i = 0; i < d.num_buffers; ++i) {
     const BufferDesc &b = d.buffers[i];
     if (b.parent >= 0 || !used[i]) continue;
-    storage_[i].resize(static_cast<size_t>(rows(b.rows) * b.cols));
+    storage_[i].attach(device);
+    storage_[i].resize_unspecified(static_cast<size_t>(rows(b.rows) * b.cols));
   }
 }
 
@@ -33,10 +35,11 @@ MatrixView Workspace::view(int32_t id) const {
   const BufferDesc &b = desc_->buffers[id];
   const int32_t base = b.parent >= 0 ? b.parent : id;
   const int64_t stride = desc_->buffers[base].cols;
-  const std::vector<float> &s = storage_[base];
+  const Mirror<float> &s = storage_[base];
   if (s.empty()) throw RtError(std::string("buffer ") + b.name + " is not allocated for this batch");
   MatrixView v;
-  v.data = const_cast<float *>(s.data()) + (b.skip_state_rows ? n_ * stride : 0) + b.col_offset;
+  v.array = const_cast<Mirror<float> *>(&s);
+  v.offset = (b.skip_state_rows ? n_ * stride : 0) + b.col_offset;
   v.rows = rows(b.rows);
   v.cols = b.cols;
   v.stride = stride;
@@ -61,7 +64,7 @@ MatrixView Workspace::slice(int32_t id, int32_t slice_kind, const Geometry &g, i
     default:
       throw RtError(std::string("buffer ") + desc_->buffers[id].name + ": unknown slice kind");
   }
-  v.data += row0 * v.stride;
+  v.offset += row0 * v.stride;
   v.rows = g.batch_sizes[t];
   return v;
 }

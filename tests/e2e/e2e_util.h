@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -211,12 +212,15 @@ inline std::vector<std::string> lines_of(const std::string &text) {
 // ---------------------------------------------------------------------------
 // Scratch directories
 
-// RNNC_TEST_WORK_DIR/<test executable>: every test process of one executable
-// keeps its directories here.
+// RNNC_TEST_WORK_DIR/<test executable>[.emulated_device]: every test process
+// of one executable keeps its directories here.
 inline std::string executable_work_dir() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return (fs::path(RNNC_TEST_WORK_DIR) / (ec ? std::string("e2e") : exe.filename().string())).string();
+  std::string name = ec ? std::string("e2e") : exe.filename().string();
+  // The suites registered again on the emulated device run beside the others.
+  if (const char *e = std::getenv("RNNC_EMULATE_DEVICE"); e && std::string(e) == "1") name += ".emulated_device";
+  return (fs::path(RNNC_TEST_WORK_DIR) / name).string();
 }
 
 // The running test's own directory, RNNC_TEST_WORK_DIR/<executable>/<suite>.<test>

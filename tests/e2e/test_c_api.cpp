@@ -43,6 +43,9 @@ struct ModelApi {
   int (*forward)(Model *, const void *, const int32_t *, int64_t, int64_t, float *) = nullptr;
   int (*forward_state)(Model *, const void *, const int32_t *, int64_t, int64_t, const float *, const float *, float *,
                        float *, float *) = nullptr;
+  int (*forward_device)(Model *, const void *, const int32_t *, int64_t, int64_t, const float *, const float *, float *,
+                        float *, float *) = nullptr;
+  int (*set_stream)(void *) = nullptr;
   int64_t (*output_size)(int64_t, int64_t) = nullptr;
   int64_t (*state_size)(int64_t, int) = nullptr;
   int (*save)(Model *, const char *) = nullptr;
@@ -63,6 +66,8 @@ ModelApi load_api(const std::string &so_path, const std::string &name) {
   resolve(api.init, "_init");
   resolve(api.forward, "_forward");
   resolve(api.forward_state, "_forward_state");
+  resolve(api.forward_device, "_forward_device");
+  resolve(api.set_stream, "_set_stream");
   resolve(api.output_size, "_output_size");
   resolve(api.state_size, "_state_size");
   resolve(api.save, "_save");
@@ -313,6 +318,70 @@ TEST(CApi, ForwardStateWithInitialStates) {
       EXPECT_GT(scaled_max_diff(run_state(nullptr, half_c.data()), plain), 1e-4) << "c0 = 0.5 changed nothing";
     }
     api.close(model);
+  }
+}
+
+// A handle opened while RNNC_EMULATE_DEVICE is `value` (the variable is read
+// when a handle is made), the environment restored afterwards.
+ModelApi::Model *init_with_emulation(const ModelApi &api, uint64_t seed, const char *value) {
+  const char *old = std::getenv("RNNC_EMULATE_DEVICE");
+  const std::string saved = old ? old : "";
+  if (value) {
+    setenv("RNNC_EMULATE_DEVICE", value, 1);
+  } else {
+    unsetenv("RNNC_EMULATE_DEVICE");
+  }
+  ModelApi::Model *model = api.init(seed);
+  if (old) {
+    setenv("RNNC_EMULATE_DEVICE", saved.c_str(), 1);
+  } else {
+    unsetenv("RNNC_EMULATE_DEVICE");
+  }
+  return model;
+}
+
+// A host program that holds its data on the device: on the emulated device
+// (whose device pointers are host addresses) _forward_device equals
+// _forward_state bit for bit, per-step outputs with padding, bidirectional
+// states and cell states included; a CPU build without a device refuses it
+// and _set_stream, saying why.
+TEST(CApi, ForwardDeviceTakesDevicePointers) {
+  for (const char *path : {kTokenModel, kFeatureModel, "models/bigru_tagger.toml"}) {
+    SCOPED_TRACE(path);
+    const CompiledModel &m = compiled_model(path);
+    const ModelApi &api = api_of(m);
+    ModelApi::Model *host = init_with_emulation(api, 7, nullptr);
+    ModelApi::Model *device = init_with_emulation(api, 7, "1");
+    ASSERT_NE(host, nullptr) << api.last_error();
+    ASSERT_NE(device, nullptr) << api.last_error();
+    const Batch b = make_batch(m, 6, 9, 41);
+    const int64_t out_size = api.output_size(b.n, b.t), h_size = api.state_size(b.n, 0),
+                  c_size = api.state_size(b.n, 1);
+    std::vector<float> h0(static_cast<size_t>(h_size)), c0(static_cast<size_t>(c_size));
+    for (size_t i = 0; i < h0.size(); ++i) h0[i] = 0.01f * static_cast<float>(i % 37) - 0.2f;
+    for (size_t i = 0; i < c0.size(); ++i) c0[i] = 0.02f * static_cast<float>(i % 11) - 0.1f;
+    auto run_on = [&](ModelApi::Model *model, bool on_device, std::vector<float> &out, std::vector<float> &h_n,
+                      std::vector<float> &c_n) {
+      out.assign(static_cast<size_t>(out_size), 99.0f);  // padding must come back as 0
+      h_n.assign(static_cast<size_t>(h_size), 0.0f);
+      c_n.assign(static_cast<size_t>(c_size), 0.0f);
+      auto fn = on_device ? api.forward_device : api.forward_state;
+      return fn(model, b.inputs(), b.lengths.data(), b.n, b.t, h0.data(), c_size ? c0.data() : nullptr, out.data(),
+                h_n.data(), c_size ? c_n.data() : nullptr);
+    };
+    std::vector<float> want, want_h, want_c, got, got_h, got_c;
+    ASSERT_EQ(run_on(host, false, want, want_h, want_c), 0) << api.last_error();
+    ASSERT_EQ(run_on(device, true, got, got_h, got_c), 0) << api.last_error();
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got_h, want_h);
+    EXPECT_EQ(got_c, want_c);
+
+    EXPECT_NE(run_on(host, true, got, got_h, got_c), 0);
+    EXPECT_TRUE(contains(api.last_error(), "device pointers are for CUDA builds")) << api.last_error();
+    EXPECT_NE(api.set_stream(nullptr), 0);
+    EXPECT_TRUE(contains(api.last_error(), "a CUDA stream is for CUDA builds")) << api.last_error();
+    api.close(host);
+    api.close(device);
   }
 }
 

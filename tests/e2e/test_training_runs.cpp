@@ -733,5 +733,103 @@ TEST(TrainingMetrics, CsvRowPerEpochAndPlot) {
   expect_metrics(without, 3, true, false);
 }
 
+// ---------------------------------------------------------------------------
+// The device memory layer, on the emulated device (runtime/src/memory.h)
+
+// A token model whose weights (about 330 KB) outweigh an epoch's data.
+const char *const kWideModel =
+    "name = \"tr_device_wide\"\n"
+    "[input]\nkind = \"tokens\"\nvocab = 10\n"
+    "[[layers]]\nkind = \"embedding\"\ndim = 32\n"
+    "[[layers]]\nkind = \"lstm\"\nhidden = 128\n"
+    "[[layers]]\nkind = \"readout\"\nmode = \"last\"\n"
+    "[[layers]]\nkind = \"linear\"\nout = 2\n"
+    "[loss]\nkind = \"cross_entropy\"\n"
+    "[train]\noptimizer = \"adam\"\nlearning_rate = 0.01\nepochs = 3\nbatch_size = 16\nseed = 2\n";
+
+struct Transfers {
+  int64_t uploads = 0, upload_bytes = 0, downloads = 0, download_bytes = 0;
+};
+
+// What a run with RNNC_DEVICE_STATS=1 reported crossing; fails the test
+// when the report is missing.
+Transfers transfers_of(const RunResult &r) {
+  static const std::regex line(
+      R"(rnnc emulated device: (\d+) uploads \((\d+) bytes\), (\d+) downloads \((\d+) bytes\))");
+  std::smatch mt;
+  Transfers t;
+  EXPECT_TRUE(std::regex_search(r.err, mt, line)) << r.describe();
+  if (mt.empty()) return t;
+  t.uploads = std::stoll(mt[1]);
+  t.upload_bytes = std::stoll(mt[2]);
+  t.downloads = std::stoll(mt[3]);
+  t.download_bytes = std::stoll(mt[4]);
+  return t;
+}
+
+// Training with every array on the emulated device writes the checkpoint
+// and metrics of a host-memory run bit for bit (dropout masks and a
+// validation set included).
+TEST(EmulatedDevice, TrainsBitIdenticallyToHostMemory) {
+  const ScratchDir dir;
+  const CompiledModel &m = compile_text(dir, "model.toml", kDropoutModel);
+  ASSERT_TRUE(make_data(m, "parity", 48, 1, dir.file("train")));
+  ASSERT_TRUE(make_data(m, "parity", 16, 2, dir.file("val")));
+  const std::vector<std::string> train =
+      concat(concat({m.program, "train", "--epochs", "3"}, data_args(dir.file("train"))),
+             {"--val-inputs", dir.file("val/inputs.npy"), "--val-labels", dir.file("val/labels.npy"), "--val-lengths",
+              dir.file("val/lengths.npy")});
+  const std::string host = dir.file("host.safetensors"), device = dir.file("device.safetensors");
+  const RunResult h = run(concat(train, {"--checkpoint", host}), {"RNNC_EMULATE_DEVICE=0"});
+  const RunResult d = run(concat(train, {"--checkpoint", device}), {"RNNC_EMULATE_DEVICE=1", "RNNC_DEVICE_STATS=1"});
+  ASSERT_EQ(h.exit_code, 0) << h.describe();
+  ASSERT_EQ(d.exit_code, 0) << d.describe();
+  EXPECT_FALSE(contains(h.err, "emulated device")) << h.describe();
+  EXPECT_GT(transfers_of(d).uploads, 0) << "the run did not use the emulated device";
+  EXPECT_TRUE(same_tensors(host, device));
+  const auto a = metrics_rows(host + ".metrics.csv"), b = metrics_rows(device + ".metrics.csv");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t e = 0; e < a.size(); ++e) {
+    if (a[e].size() != 6 || b[e].size() != 6) continue;  // reported by metrics_rows
+    EXPECT_EQ(std::vector<std::string>(a[e].begin(), a[e].begin() + 5),
+              std::vector<std::string>(b[e].begin(), b[e].begin() + 5))
+        << "epoch " << e + 1 << " (all but the seconds)";
+  }
+}
+
+// The weights go to the device once and stay: each further epoch uploads
+// only its batches' data (well under one copy of the weights), and what
+// comes back per epoch is the checkpoint (weights and Adam's two slots)
+// plus a few floats per batch (the loss, the outputs, the gradient norms).
+TEST(EmulatedDevice, WeightsCrossOnceAndResultsOnlyWhenAskedFor) {
+  const ScratchDir dir;
+  const CompiledModel &m = compile_text(dir, "model.toml", kWideModel);
+  ASSERT_TRUE(make_data(m, "parity", 48, 1, dir.file("train")));  // 3 batches of 16 per epoch
+  const int64_t weight_bytes = m.num_params * static_cast<int64_t>(sizeof(float));
+  std::vector<Transfers> runs;
+  for (int epochs = 1; epochs <= 3; ++epochs) {
+    const RunResult r =
+        run(concat(concat({m.program, "train", "--epochs", std::to_string(epochs)}, data_args(dir.file("train"))),
+                   {"--checkpoint", dir.file("e" + std::to_string(epochs) + ".safetensors")}),
+            {"RNNC_EMULATE_DEVICE=1", "RNNC_DEVICE_STATS=1"});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    runs.push_back(transfers_of(r));
+  }
+  EXPECT_GE(runs[0].upload_bytes, weight_bytes) << "the weights never went to the device";
+  const Transfers d1{runs[1].uploads - runs[0].uploads, runs[1].upload_bytes - runs[0].upload_bytes,
+                     runs[1].downloads - runs[0].downloads, runs[1].download_bytes - runs[0].download_bytes};
+  const Transfers d2{runs[2].uploads - runs[1].uploads, runs[2].upload_bytes - runs[1].upload_bytes,
+                     runs[2].downloads - runs[1].downloads, runs[2].download_bytes - runs[1].download_bytes};
+  // Every epoch after the first moves the same.
+  EXPECT_EQ(d1.uploads, d2.uploads);
+  EXPECT_EQ(d1.upload_bytes, d2.upload_bytes);
+  EXPECT_EQ(d1.downloads, d2.downloads);
+  EXPECT_EQ(d1.download_bytes, d2.download_bytes);
+  EXPECT_GT(d1.upload_bytes, 0);
+  EXPECT_LT(d1.upload_bytes, weight_bytes / 2) << "an epoch uploads more than its data";
+  EXPECT_GE(d1.download_bytes, 3 * weight_bytes) << "the checkpoint did not come back";
+  EXPECT_LT(d1.download_bytes, 3 * weight_bytes + weight_bytes / 10) << "an epoch downloads more than its results";
+}
+
 }  // namespace
 }  // namespace rnnc_e2e

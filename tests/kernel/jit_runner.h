@@ -1,9 +1,22 @@
 // Runs a generated kernel through Halide's JIT, with the same algorithm and
 // schedule the AOT path compiles, so kernels can be checked against the C++
 // references without a link step.
+//
+// One list of cases serves every target: the suites run on the target
+// $RNNC_KERNEL_TARGET names (a Halide target string such as
+// host-cuda-cuda_capability_86; default the host), and CTest registers each
+// kernel suite once per target (tests/CMakeLists.txt: the GPU ones labelled
+// gpu). On a GPU target every test skips, with the driver probe's reason,
+// where the machine has no usable GPU (kernel_main.cpp); a case that does
+// not apply to a GPU target says so with RNNC_SKIP_ON_GPU (the target's
+// exclusions).
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -12,7 +25,21 @@
 
 namespace rnnc::test {
 
-inline Halide::Target host_target() { return Halide::get_jit_target_from_environment(); }
+// The target under test (the name is historical: it is the host unless
+// RNNC_KERNEL_TARGET says otherwise).
+inline Halide::Target host_target() {
+  static const Halide::Target t = [] {
+    const char *e = std::getenv("RNNC_KERNEL_TARGET");
+    return e && *e ? Halide::Target(e) : Halide::get_jit_target_from_environment();
+  }();
+  return t;
+}
+
+inline bool gpu_target() { return host_target().has_gpu_feature(); }
+
+// A case that exercises the CPU schedules only (their parameters or thread split).
+#define RNNC_SKIP_ON_GPU(why) \
+  if (::rnnc::test::gpu_target()) GTEST_SKIP() << "not on GPU targets: " << (why)
 
 class JitKernel {
  public:
@@ -32,6 +59,11 @@ class JitKernel {
   void run(const std::vector<Input> &inputs, const std::vector<Halide::Buffer<>> &outputs) {
     Halide::ParamMap pm;
     if (inputs.size() != built_.inputs.size()) throw std::logic_error("JitKernel::run: wrong number of inputs");
+    // On a GPU target the inputs go to the device and the outputs come back
+    // (no-ops on the host). Halide::Buffer is a shared handle: the caller's
+    // buffers are the ones marked and copied.
+    for (const Input &in : inputs)
+      if (const auto *b = std::get_if<Halide::Buffer<>>(&in)) Halide::Buffer<>(*b).set_host_dirty();
     for (size_t i = 0; i < inputs.size(); ++i) {
       const auto &param = built_.inputs[i];
       if (auto *ip = std::get_if<Halide::ImageParam>(&param)) {
@@ -44,6 +76,7 @@ class JitKernel {
     }
     std::vector<Halide::Buffer<>> outs = outputs;
     built_.pipeline.realize(Halide::Realization(outs), host_target(), pm);
+    for (Halide::Buffer<> &o : outs) o.copy_to_host();
   }
 
  private:

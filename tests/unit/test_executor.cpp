@@ -126,8 +126,10 @@ int readout_last(void **args) {
   return 0;
 }
 
-const KernelEntry kKernels[] = {
-    {"gather_inputs", gather_inputs}, {"rnn_step", rnn_step}, {"rnn_loop", rnn_loop}, {"readout_last", readout_last}};
+const KernelEntry kKernels[] = {{"gather_inputs", gather_inputs, nullptr},
+                                {"rnn_step", rnn_step, nullptr},
+                                {"rnn_loop", rnn_loop, nullptr},
+                                {"readout_last", readout_last, nullptr}};
 const BufferDesc kBuffers[] = {
     {"x", kRowsPacked, kWidth, -1, 0, 0},
     {"h", kRowsState, kWidth, -1, 0, 0},

@@ -49,30 +49,33 @@ TEST(Workspace, RowsViewsAndSlicesOfAPackedBatch) {
   EXPECT_TRUE(ws.storage(6).empty());
 
   const MatrixView packed = ws.view(0), cols = ws.view(1);
-  EXPECT_EQ(cols.data, packed.data + 2);
+  EXPECT_EQ(cols.array, packed.array);
+  EXPECT_EQ(cols.offset, packed.offset + 2);
   EXPECT_EQ(cols.stride, 6);
   EXPECT_EQ(cols.cols, 4);
   EXPECT_EQ(cols.rows, 6);
   const MatrixView state = ws.view(2), after = ws.view(3);
-  EXPECT_EQ(after.data, state.data + 3 * 3);  // past the N = 3 initial rows
+  EXPECT_EQ(after.array, state.array);
+  EXPECT_EQ(after.offset, state.offset + 3 * 3);  // past the N = 3 initial rows
   EXPECT_EQ(after.rows, 6);
 
   // Step t's packed rows start at offsets[t] = 0, 3, 5 and hold 3, 2, 1 rows.
   const int64_t offsets[] = {0, 3, 5}, sizes[] = {3, 2, 1};
   for (int64_t t = 0; t < 3; ++t) {
     const MatrixView step = ws.slice(1, kSliceStep, g, t);
-    EXPECT_EQ(step.data, cols.data + offsets[t] * 6) << t;
+    EXPECT_EQ(step.offset, cols.offset + offsets[t] * 6) << t;
     EXPECT_EQ(step.rows, sizes[t]) << t;
     const MatrixView cur = ws.slice(2, kSliceStateCur, g, t);
-    EXPECT_EQ(cur.data, state.data + (3 + offsets[t]) * 3) << t;
+    EXPECT_EQ(cur.offset, state.offset + (3 + offsets[t]) * 3) << t;
     EXPECT_EQ(cur.rows, sizes[t]) << t;
     const MatrixView prev = ws.slice(2, kSliceStatePrev, g, t);
-    EXPECT_EQ(prev.data, state.data + (t == 0 ? 0 : 3 + offsets[t - 1]) * 3) << t;
+    EXPECT_EQ(prev.offset, state.offset + (t == 0 ? 0 : 3 + offsets[t - 1]) * 3) << t;
     EXPECT_EQ(prev.rows, sizes[t]) << t;
   }
   const MatrixView all = ws.slice(4, kSliceAll, g, 0);
   EXPECT_EQ(all.rows, 3);
-  EXPECT_EQ(all.data, ws.view(4).data);
+  EXPECT_EQ(all.offset, ws.view(4).offset);
+  EXPECT_EQ(all.array, ws.view(4).array);
   // A buffer the batch's lists do not use has no storage: naming it is an error.
   EXPECT_THROW(ws.view(6), RtError);
 }
@@ -82,11 +85,11 @@ TEST(Workspace, GeometryFollowsEachBatch) {
   Workspace ws;
   const std::vector<char> used = {1, 0, 1, 0, 1, 1, 0};
   ws.allocate(d, 2, 4, used);
-  EXPECT_EQ(ws.view(3).data, ws.view(2).data + 2 * 3);
+  EXPECT_EQ(ws.view(3).offset, ws.view(2).offset + 2 * 3);
   ws.allocate(d, 5, 9, used);
   EXPECT_EQ(ws.rows(kRowsState), 14);
   EXPECT_EQ(ws.storage(2).size(), 42u);
-  EXPECT_EQ(ws.view(3).data, ws.view(2).data + 5 * 3);
+  EXPECT_EQ(ws.view(3).offset, ws.view(2).offset + 5 * 3);
 }
 
 }  // namespace

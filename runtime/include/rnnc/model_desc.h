@@ -16,13 +16,19 @@
 
 #include <cstdint>
 
+struct halide_filter_metadata_t;
+
 namespace rnnc_rt {
 
 using KernelFn = int (*)(void **args);  // a Halide pipeline's _argv entry point
+// A Halide pipeline's _metadata entry point: its arguments' names and kinds
+// (which buffers it writes).
+using KernelMetadataFn = const halide_filter_metadata_t *(*)();
 
 struct KernelEntry {
   const char *name;
   KernelFn fn;
+  KernelMetadataFn metadata;  // NULL: every buffer argument may be written
 };
 
 // How many rows a workspace buffer has for a batch.
@@ -275,6 +281,6 @@ struct ModelDesc {
   int64_t total_params;
 };
 
-constexpr uint32_t kAbiVersion = 6;
+constexpr uint32_t kAbiVersion = 7;
 
 }  // namespace rnnc_rt

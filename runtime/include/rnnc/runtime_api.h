@@ -25,6 +25,10 @@ int api_forward(Model *m, const void *inputs, const int32_t *lengths, int64_t n,
 // other; NULL = zeros) and optional final states h_n/c_n in the same layout.
 int api_forward_state(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
                       const float *c0, float *outputs, float *h_n, float *c_n);
+// As api_forward_state with inputs, h0/c0, outputs and h_n/c_n in device
+// memory (lengths on the host); a CPU build refuses it.
+int api_forward_device(Model *m, const void *inputs, const int32_t *lengths, int64_t n, int64_t t, const float *h0,
+                       const float *c0, float *outputs, float *h_n, float *c_n);
 int64_t api_output_size(const ModelDesc *desc, int64_t n, int64_t t);
 // Floats of h0 / h_n (and of c0 / c_n: only LSTM entries hold a c) for n sequences.
 int64_t api_state_size(const ModelDesc *desc, int64_t n, bool cell_state);
@@ -62,6 +66,9 @@ int api_save(Model *m, const char *path);
 // Selects the GPU a CUDA build runs on (process-wide; before the first
 // call that runs kernels). -1 for a CPU build.
 int api_set_device(const ModelDesc *desc, int device);
+// The CUDA stream (a CUstream; NULL: the default stream) rnnc queues its
+// kernels and copies on (process-wide). -1 for a CPU build.
+int api_set_stream(const ModelDesc *desc, void *stream);
 // Sets the number of threads the kernels may use (process-wide).
 int api_set_threads(const ModelDesc *desc, int threads);
 const char *api_last_error();
