@@ -4,8 +4,9 @@
 # name it, assembles their PTX for the machine's GPU where the toolkit's
 # ptxas is there, and prints a summary table last. Under a minute.
 # Then compares predict and two training epochs on the GPU with the CPU
-# build's, through the runtime's per-call copy path (RNNC_CUDA_UNVERIFIED=1;
-# the device memory layer is not written yet).
+# build's (RNNC_CUDA_UNVERIFIED=1: the CUDA path's first run on a GPU), with
+# the device memory layer's transfer counts (RNNC_DEVICE_STATS=1), and
+# resumes on the GPU a checkpoint the CPU build wrote after one epoch.
 set -u
 cd "$(dirname "$0")/../.."
 carry=gpu-carry
@@ -32,8 +33,9 @@ for dir in "$carry/models/"*; do
   esac
 done
 
-# Numerics (the per-call copy path, RNNC_CUDA_UNVERIFIED=1): predict and one
-# training epoch on the GPU against the same on the CPU, same weights and data.
+# Numerics (RNNC_CUDA_UNVERIFIED=1): predict and two training epochs on the
+# GPU against the same on the CPU, same weights and data; then epoch 2 again,
+# on the GPU, resumed from the CPU build's checkpoint after epoch 1.
 tmp="${TMPDIR:-/tmp}/rnnc-gpu"
 rm -rf "$tmp"
 mkdir -p "$tmp"
@@ -45,10 +47,16 @@ for dir in "$carry/models/"*; do
     [ "$where" = cpu ] && prog="$carry/cpu/$m/$m"
     RNNC_CUDA_UNVERIFIED=1 "$prog" predict --weights "$data/w0.safetensors" --inputs "$data/inputs.npy" \
       --lengths "$data/lengths.npy" --output "$tmp/$m.$where.npy" > "$tmp/$m.$where.log" 2>&1 || echo "$m $where predict failed: $(tail -n 1 "$tmp/$m.$where.log")"
-    RNNC_CUDA_UNVERIFIED=1 "$prog" train --inputs "$data/inputs.npy" --labels "$data/labels.npy" \
+    RNNC_CUDA_UNVERIFIED=1 RNNC_DEVICE_STATS=1 "$prog" train --inputs "$data/inputs.npy" --labels "$data/labels.npy" \
       --lengths "$data/lengths.npy" --weights "$data/w0.safetensors" --epochs 2 --json \
       --checkpoint "$tmp/$m.$where.ckpt.safetensors" > "$tmp/$m.$where.train.jsonl" 2>> "$tmp/$m.$where.log" || echo "$m $where train failed: $(tail -n 1 "$tmp/$m.$where.log")"
   done
+  grep "rnnc CUDA device:" "$tmp/$m.gpu.log" | tail -n 1
+  # CPU epoch 1, then the GPU resumes it to epoch 2.
+  train_args="--inputs $data/inputs.npy --labels $data/labels.npy --lengths $data/lengths.npy --weights $data/w0.safetensors --json"
+  "$carry/cpu/$m/$m" train $train_args --epochs 1 --checkpoint "$tmp/$m.mixed.ckpt.safetensors" > /dev/null 2>> "$tmp/$m.mixed.log"
+  RNNC_CUDA_UNVERIFIED=1 "$dir/$m" train $train_args --epochs 2 --resume --checkpoint "$tmp/$m.mixed.ckpt.safetensors" \
+    > "$tmp/$m.mixed.train.jsonl" 2>> "$tmp/$m.mixed.log" || echo "$m resume on the GPU failed: $(tail -n 1 "$tmp/$m.mixed.log")"
   verdict="$("${PYTHON:-python3}" - "$tmp" "$m" <<'PY' 2>&1 | tail -n 1
 import json, sys
 import numpy as np
@@ -63,6 +71,7 @@ try:
         rows = [json.loads(line) for line in open(f"{tmp}/{m}.{w}.train.jsonl")]
         return ["%.4f" % r["train_loss"] for r in rows if r.get("type") == "epoch"]
     out += "; train losses gpu %s cpu %s" % (loss("gpu"), loss("cpu"))
+    out += "; cpu->gpu resume %s" % loss("mixed")
 except Exception as e:
     out += "; train: %s" % e
 print(out)
