@@ -144,9 +144,10 @@ CompileReport compile_model(const CompileOptions &opt) {
   fs::create_directories(work.path);
   const std::string w = work.path + "/";
 
-  KernelCache cache(opt.cache_dir);
+  KernelCache cache(opt.cache_dir, KernelCache::max_bytes_from_env());
   report.kernels = build_kernel_objects(plan.kernels, target, cache, work.path, opt.jobs);
   report.runtime = build_runtime_object(target, cache, work.path);
+  cache.trim();  // also when everything was a hit: the hits are the newest now
 
   const auto tl = Clock::now();
   const std::string &n = graph.name;

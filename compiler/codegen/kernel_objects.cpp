@@ -55,12 +55,9 @@ std::vector<KernelObject> build_kernel_objects(const std::vector<kernels::Kernel
     KernelObject &o = objs[i];
     o.name = descs[i].name();
     o.symbol = kernel_symbol(descs[i]);
-    o.path = cache.lookup(cache_key(o.name, target));
-    o.cached = !o.path.empty();
-    if (!o.cached) {
-      o.path = work_dir + "/" + o.name + ".o";
-      todo.push_back(i);
-    }
+    o.path = work_dir + "/" + o.name + ".o";
+    o.cached = cache.fetch(cache_key(o.name, target), o.path);
+    if (!o.cached) todo.push_back(i);
   }
   if (jobs <= 1 || todo.size() <= 1) {
     for (size_t i : todo) {
@@ -118,10 +115,9 @@ KernelObject build_runtime_object(const TargetInfo &target, const KernelCache &c
   o.name = "halide_runtime";
   o.symbol = "";
   const std::string key = cache_key("halide runtime for " + target.runtime.to_string(), target);
-  o.path = cache.lookup(key);
-  o.cached = !o.path.empty();
+  o.path = work_dir + "/halide_runtime.o";
+  o.cached = cache.fetch(key, o.path);
   if (!o.cached) {
-    o.path = work_dir + "/halide_runtime.o";
     const auto t0 = Clock::now();
     Halide::compile_standalone_runtime(o.path, target.runtime);
     o.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

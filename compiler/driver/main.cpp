@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
@@ -31,7 +32,9 @@ void print_overview(std::ostream &out) {
          "  tune MODEL       measure schedule candidates for the model's kernels on this machine; write records\n"
          "                   for 'rnnc compile --schedules'\n"
          "  import M.onnx    turn an ONNX model (LSTM / GRU / RNN nodes and their glue) into a model file and\n"
-         "                   safetensors weights\n\n"
+         "                   safetensors weights\n"
+         "  cache info|clear show or empty the kernel cache (bounded by $RNNC_CACHE_MAX, default 2G;\n"
+         "                   least recently used kernels go first)\n\n"
          "'rnnc <command> --help' describes a command's options; 'rnnc --version' prints the version.\n";
 }
 
@@ -112,7 +115,8 @@ int cmd_compile(const std::vector<std::string> &args) {
       "output,o", po::value(&opt.out_dir)->required(), "output directory (created if missing)")(
       "target", po::value(&opt.target)->default_value("host"),
       "'host' or a Halide target string (e.g. x86-64-linux-avx2-fma)")(
-      "cache-dir", po::value<std::string>(), "kernel cache directory (default $RNNC_CACHE_DIR or ~/.cache/rnnc)")(
+      "cache-dir", po::value<std::string>(),
+      "kernel cache directory (default $RNNC_CACHE_DIR or ~/.cache/rnnc; at most $RNNC_CACHE_MAX bytes, default 2G)")(
       "no-cache", "compile every kernel afresh, without reading or writing the cache")(
       "jobs,j", po::value(&opt.jobs)->default_value(static_cast<int>(cores)), "kernel compiler processes")(
       "keep-temps", "keep OUT/.rnnc-build-<pid> (generated sources and objects)")(
@@ -195,6 +199,52 @@ int cmd_import(const std::vector<std::string> &args) {
   return 0;
 }
 
+int cmd_cache(std::vector<std::string> args) {
+  po::options_description desc(
+      "rnnc cache info|clear [options]\n\nShow the kernel cache (its directory, entries, bytes and bound) or empty "
+      "it.\nThe bound is $RNNC_CACHE_MAX: bytes, or a number with a K, M or G suffix (default 2G); after each\n"
+      "compile the least recently used kernels go until the cache is within it.\n\noptions");
+  desc.add_options()("cache-dir", po::value<std::string>(),
+                     "kernel cache directory (default $RNNC_CACHE_DIR or ~/.cache/rnnc)")("json",
+                                                                                          "print one JSON object");
+  std::string action;
+  if (!args.empty() && args[0].rfind("-", 0) != 0) {
+    action = args[0];
+    args.erase(args.begin());
+  }
+  const std::optional<po::variables_map> parsed = parse("cache", desc, args);
+  if (!parsed) return 0;
+  if (action != "info" && action != "clear")
+    throw Usage{action.empty() ? "say 'info' or 'clear'" : "unknown action '" + action + "'; say 'info' or 'clear'"};
+  const std::string dir = cache_dir_of(*parsed);
+  if (dir.empty()) throw Usage{"no cache directory: set --cache-dir, RNNC_CACHE_DIR or HOME"};
+  const rnnc::codegen::KernelCache cache(dir, rnnc::codegen::KernelCache::max_bytes_from_env());
+  if (!cache.enabled()) throw std::runtime_error("cannot use " + dir + " as a kernel cache (not writable)");
+  const bool json = parsed->count("json") > 0;
+  if (action == "clear") {
+    const int64_t removed = cache.clear();
+    if (json) {
+      std::cout << nlohmann::ordered_json{{"cache_dir", dir}, {"removed_entries", removed}}.dump() << "\n";
+    } else {
+      std::cout << "removed " << removed << " kernel" << (removed == 1 ? "" : "s") << " from " << dir << "\n";
+    }
+    return 0;
+  }
+  const rnnc::codegen::KernelCache::Usage u = cache.usage();
+  if (json) {
+    std::cout << nlohmann::ordered_json{{"cache_dir", dir},
+                                        {"entries", u.entries},
+                                        {"bytes", u.bytes},
+                                        {"max_bytes", cache.max_bytes()}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "cache     " << dir << "\nentries   " << u.entries << "\nbytes     " << u.bytes << "\nmax bytes "
+              << cache.max_bytes() << " ($RNNC_CACHE_MAX)\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -214,7 +264,16 @@ int main(int argc, char **argv) {
       std::cout << kVersion << "\nloaded Halide library: " << rnnc::codegen::halide_library_id() << "\n";
       return 0;
     }
+    // A bad cache bound is a usage error of every command that compiles.
+    if (cmd == "compile" || cmd == "tune" || cmd == "cache") {
+      try {
+        rnnc::codegen::KernelCache::max_bytes_from_env();
+      } catch (const std::invalid_argument &e) {
+        throw Usage{e.what()};
+      }
+    }
     if (cmd == "check") return cmd_check(args);
+    if (cmd == "cache") return cmd_cache(args);
     if (cmd == "compile") return cmd_compile(args);
     if (cmd == "tune") return cmd_tune(args);
     if (cmd == "import") return cmd_import(args);
