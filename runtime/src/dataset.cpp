@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <optional>
 
@@ -44,6 +45,18 @@ const void *Dataset::inputs_of(const ModelDesc &d, int64_t i) const {
   if (d.input_kind == kInputTokens) return tokens.data() + i * t;
   return features.data() + i * t * d.input_size;
 }
+
+namespace {
+
+std::string non_finite_name(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%g, beyond float32's range", v);
+  return buf;
+}
+
+}  // namespace
 
 Dataset load_dataset(const ModelDesc &d, const std::string &inputs_file, const std::string &lengths_file) {
   DataArray in_file = *read_data_array(inputs_file, "inputs", true);
@@ -119,6 +132,19 @@ Dataset load_dataset(const ModelDesc &d, const std::string &inputs_file, const s
       const double *src = in.as<double>();
       for (int64_t k = 0; k < count; ++k) ds.features[k] = static_cast<float>(src[k]);
     }
+    // Every feature a sequence reads must be finite (float32: a float64
+    // beyond its range is refused too); padding past a length is ignored.
+    const int64_t I = d.input_size;
+    for (int64_t i = 0; i < ds.n; ++i)
+      for (int64_t s = 0; s < ds.lengths[i]; ++s)
+        for (int64_t f = 0; f < I; ++f) {
+          const int64_t k = (i * ds.t + s) * I + f;
+          if (std::isfinite(ds.features[k])) continue;
+          const double v = in.dtype == DType::kF32 ? in.as<float>()[k] : in.as<double>()[k];
+          throw RtError(inputs_path + ": element [" + std::to_string(i) + ", " + std::to_string(s) +
+                        (in.shape.size() == 3 ? ", " + std::to_string(f) : std::string()) + "] is " +
+                        non_finite_name(v) + "; features must be finite float32 values");
+        }
   }
   return ds;
 }
@@ -167,6 +193,19 @@ Labels load_labels(const ModelDesc &d, const std::string &file, const Dataset &d
   l.targets.resize(count);
   for (int64_t k = 0; k < count; ++k)
     l.targets[k] = a.dtype == DType::kF32 ? a.as<float>()[k] : static_cast<float>(a.as<double>()[k]);
+  // Targets the loss reads must be finite; those at padded steps are ignored.
+  for (int64_t i = 0; i < ds.n; ++i)
+    for (int64_t s = 0; s < (per_step ? ds.lengths[i] : 1); ++s)
+      for (int64_t c = 0; c < w; ++c) {
+        const int64_t k = ((per_step ? i * ds.t + s : i) * w) + c;
+        if (std::isfinite(l.targets[k])) continue;
+        const double v = a.dtype == DType::kF32 ? a.as<float>()[k] : a.as<double>()[k];
+        std::string index = std::to_string(i);
+        if (per_step) index += ", " + std::to_string(s);
+        if (a.shape.size() > want.size()) index += ", " + std::to_string(c);
+        throw RtError(path + ": target [" + index + "] is " + non_finite_name(v) +
+                      "; MSE targets must be finite float32 values");
+      }
   return l;
 }
 

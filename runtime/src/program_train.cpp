@@ -1,8 +1,11 @@
 // The generated program's training commands: train, eval, gradnorm, data, export.
 #include <HalideRuntime.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +29,45 @@ namespace rnnc_rt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// SIGINT / SIGTERM during `train`: the handler only notes the signal; the
+// loop finishes the batch, writes a checkpoint and exits 128 + signal. A
+// second signal acts at once (the handler resets itself).
+volatile sig_atomic_t g_stop_signal = 0;
+
+extern "C" void note_stop_signal(int sig) { g_stop_signal = sig; }
+
+void install_stop_handlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = note_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // A write past a file-size limit then fails with an error (EFBIG) that
+  // names the file, instead of killing the run.
+  signal(SIGXFSZ, SIG_IGN);
+}
+
+const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+// The checkpoint's directory must exist and be writable before any work.
+void require_writable_dir(const std::string &file) {
+  std::string dir = std::filesystem::path(file).parent_path().string();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw RtError("the checkpoint's directory " + dir + " does not exist (--checkpoint " + file + ")");
+  // Try it: permissions, a read-only file system, or a directory that takes
+  // no files (/proc) all show here, for root too.
+  const std::string probe = dir + "/.rnnc-write-test." + std::to_string(getpid());
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    throw RtError("cannot write the checkpoint into " + dir + ": " + std::strerror(errno) + " (--checkpoint " + file +
+                  ")");
+  close(fd);
+  unlink(probe.c_str());
+}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -118,6 +160,8 @@ int cmd_train(const ModelDesc &d, const Options &o) {
   const bool resume = o.has("resume");
   if (resume && o.has("weights")) throw UsageError("--resume continues from --checkpoint; drop --weights");
   if (o.has("val-labels") && !o.has("val-inputs")) throw UsageError("--val-labels needs --val-inputs");
+  require_writable_dir(ckpt);
+  install_stop_handlers();
 
   LabeledSet train = load_set(d, o.str("inputs"), o.str_or("labels", ""), o.str_or("lengths", ""), "labels");
   LabeledSet val;
@@ -127,9 +171,10 @@ int cmd_train(const ModelDesc &d, const Options &o) {
 
   auto m = new_model(&d);
   int64_t done = 0;
+  EpochProgress progress_in;  // an epoch an interrupted run stopped inside
   if (resume) {
     uint64_t ckpt_seed = cfg.seed;
-    done = load_checkpoint(*m, ckpt, &ckpt_seed);
+    done = load_checkpoint(*m, ckpt, &ckpt_seed, &progress_in);
     if (o.has("seed") && ckpt_seed != cfg.seed)
       throw UsageError("--seed " + std::to_string(cfg.seed) + " differs from the checkpoint's seed " +
                        std::to_string(ckpt_seed));
@@ -146,16 +191,19 @@ int cmd_train(const ModelDesc &d, const Options &o) {
   // --json: one object per epoch, then a summary (also after a divergence),
   // each on a line of its own; the text lines are left out.
   const bool json = o.has("json");
-  Json summary = {{"type", "summary"},
-                  {"model", d.name},
-                  {"train_sequences", train.data.n},
-                  {"val_sequences", has_val ? Json(val.data.n) : Json()},
-                  {"optimizer", cfg.optimizer == kOptAdam ? "adam" : "sgd"},
-                  {"learning_rate", cfg.learning_rate},
-                  {"batch_size", cfg.batch_size},
-                  {"epochs", cfg.epochs},
-                  {"seed", cfg.seed},
-                  {"resumed_after", resume ? Json(done) : Json()}};
+  Json summary = {
+      {"type", "summary"},
+      {"model", d.name},
+      {"train_sequences", train.data.n},
+      {"val_sequences", has_val ? Json(val.data.n) : Json()},
+      {"optimizer", cfg.optimizer == kOptAdam ? "adam" : "sgd"},
+      {"learning_rate", cfg.learning_rate},
+      {"batch_size", cfg.batch_size},
+      {"epochs", cfg.epochs},
+      {"seed", cfg.seed},
+      {"resumed_after", resume ? Json(done) : Json()},
+      {"resumed_in",
+       progress_in.epoch > 0 ? Json({{"epoch", progress_in.epoch}, {"batch", progress_in.batches_done}}) : Json()}};
   int64_t saved = resume ? done : 0;  // the epoch the checkpoint holds
   auto finish = [&](int64_t epochs_run, const Json &divergence) {
     summary["epochs_run"] = epochs_run;
@@ -166,7 +214,33 @@ int cmd_train(const ModelDesc &d, const Options &o) {
     summary["checkpoint_epoch"] = saved > 0 ? Json(saved) : Json();
     summary["metrics"] = csv;
     summary["plot"] = svg;
+    if (!summary.contains("interrupted")) summary["interrupted"] = Json();
     print_json_line(summary);
+  };
+  // After a stop signal: the checkpoint (inside an epoch: with where it
+  // stopped), a message, and 128 + the signal.
+  auto stop = [&](int64_t epoch, int64_t batches_done, int64_t batches, const LossSums &sums) {
+    const int sig = g_stop_signal;
+    EpochProgress where;
+    const bool inside = batches_done > 0;
+    if (inside) {
+      where.epoch = epoch;
+      where.batches_done = batches_done;
+      where.sums = sums;
+      save_checkpoint(*m, ckpt, cfg.seed, epoch - 1, &where);
+    }
+    const std::string at = inside ? "in epoch " + std::to_string(epoch) + " after batch " +
+                                        std::to_string(batches_done) + " of " + std::to_string(batches)
+                                  : "after epoch " + std::to_string(epoch);
+    if (json) {
+      summary["interrupted"] = {
+          {"signal", signal_name(sig)}, {"epoch", epoch}, {"batch", inside ? Json(batches_done) : Json()}};
+      finish(epoch - done - (inside ? 1 : 0), Json());
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s train: stopped by %s %s; the checkpoint %s holds it: run again with --resume to go on\n",
+                 d.name, signal_name(sig), at.c_str(), ckpt.c_str());
+    return 128 + sig;
   };
   if (!json)
     std::printf("training %s on %lld sequences%s: %s, lr %g, batch %lld, epochs %lld%s, seed %llu\n", d.name,
@@ -174,8 +248,13 @@ int cmd_train(const ModelDesc &d, const Options &o) {
                 has_val ? (", validating on " + std::to_string(val.data.n)).c_str() : "",
                 cfg.optimizer == kOptAdam ? "adam" : "sgd", cfg.learning_rate, static_cast<long long>(cfg.batch_size),
                 static_cast<long long>(cfg.epochs),
-                resume ? (" (resuming after epoch " + std::to_string(done) + ")").c_str() : "",
+                !resume                 ? ""
+                : progress_in.epoch > 0 ? (" (resuming in epoch " + std::to_string(progress_in.epoch) +
+                                           " after batch " + std::to_string(progress_in.batches_done) + ")")
+                                              .c_str()
+                                        : (" (resuming after epoch " + std::to_string(done) + ")").c_str(),
                 static_cast<unsigned long long>(cfg.seed));
+  std::fflush(stdout);  // the header shows before the first epoch, also in a log
   if (done >= cfg.epochs) {
     if (json)
       finish(0, Json());
@@ -190,7 +269,16 @@ int cmd_train(const ModelDesc &d, const Options &o) {
     const auto t0 = Clock::now();
     const std::vector<int32_t> order = epoch_order(n, cfg.seed, epoch);
     LossSums sums;
-    for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t first_batch = 0;
+    if (progress_in.epoch == epoch) {  // resuming inside this epoch
+      if (progress_in.batches_done > batches)
+        throw RtError(ckpt + ": the checkpoint stopped after batch " + std::to_string(progress_in.batches_done) +
+                      " of epoch " + std::to_string(epoch) + ", but an epoch has " + std::to_string(batches) +
+                      " batches here; resume with the data and --batch-size it was trained with");
+      first_batch = progress_in.batches_done;
+      sums = progress_in.sums;
+    }
+    for (int64_t bi = first_batch; bi < batches; ++bi) {
       const int64_t first = bi * cfg.batch_size, b = std::min(cfg.batch_size, n - first);
       const Batch batch = make_batch(d, train.data, &train.labels, order.data() + first, b);
       try {
@@ -208,6 +296,10 @@ int cmd_train(const ModelDesc &d, const Options &o) {
         return 1;
       }
       progress.update(epoch, cfg.epochs, sums.sequences, n, sums.mean_loss(), sums.sequences / seconds_since(t0));
+      if (g_stop_signal) {
+        progress.clear();
+        return stop(epoch, bi + 1, batches, sums);
+      }
     }
     const double train_seconds = seconds_since(t0);
     EpochMetrics em;
@@ -247,6 +339,7 @@ int cmd_train(const ModelDesc &d, const Options &o) {
     write_curves_svg(svg, std::string(d.name) + " training", metrics);
     save_checkpoint(*m, ckpt, cfg.seed, epoch);
     saved = epoch;
+    if (g_stop_signal && epoch < cfg.epochs) return stop(epoch, 0, batches, sums);
   }
   if (json)
     finish(cfg.epochs - done, Json());

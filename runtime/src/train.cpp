@@ -357,7 +357,8 @@ const char *slot_name(const ModelDesc &d, int slot) {
 
 }  // namespace
 
-void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done) {
+void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done,
+                     const EpochProgress *progress) {
   const ModelDesc &d = *m.desc;
   SafeTensorsFile f;
   f.tensors = param_tensors(m);
@@ -375,11 +376,17 @@ void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int
   f.tensors.push_back(scalar_tensor("optim.step", "I64", &step, sizeof step, {}));
   const uint64_t rng[2] = {seed, static_cast<uint64_t>(epochs_done)};
   f.tensors.push_back(scalar_tensor("optim.rng", "U64", rng, sizeof rng, {2}));
+  if (progress) {
+    const int64_t p[5] = {progress->epoch, progress->batches_done, progress->sums.sequences, progress->sums.correct,
+                          progress->sums.counted};
+    f.tensors.push_back(scalar_tensor("optim.progress", "I64", p, sizeof p, {5}));
+    f.tensors.push_back(scalar_tensor("optim.progress_loss", "F64", &progress->sums.loss, sizeof(double), {}));
+  }
   f.metadata = file_metadata(d, {{"format", "pt"}, {"rnnc_epochs", std::to_string(epochs_done)}});
   write_safetensors(path, f);
 }
 
-int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed) {
+int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed, EpochProgress *progress) {
   const ModelDesc &d = *m.desc;
   SafeTensorsFile f = read_safetensors(path);
   ensure_train_state(m);
@@ -409,11 +416,26 @@ int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed) {
   uint64_t rng[2];
   std::memcpy(rng, need("optim.rng", "U64", sizeof rng).data.data(), sizeof rng);
   if (step < 0) throw RtError(path + ": tensor 'optim.step' is negative");
+  EpochProgress where;
+  if (f.find("optim.progress")) {
+    int64_t p[5];
+    std::memcpy(p, need("optim.progress", "I64", sizeof p).data.data(), sizeof p);
+    std::memcpy(&where.sums.loss, need("optim.progress_loss", "F64", sizeof(double)).data.data(), sizeof(double));
+    where.epoch = p[0];
+    where.batches_done = p[1];
+    where.sums.sequences = p[2];
+    where.sums.correct = p[3];
+    where.sums.counted = p[4];
+    if (where.epoch != static_cast<int64_t>(rng[1]) + 1 || where.batches_done < 0 || where.sums.sequences < 0)
+      throw RtError(path + ": tensor 'optim.progress' (epoch " + std::to_string(where.epoch) + ", batch " +
+                    std::to_string(where.batches_done) + ") does not follow epoch " + std::to_string(rng[1]));
+  }
   load_weights(m, f, path);  // last: the model changes only when everything checked out
   m.train.slot1.take(std::move(slot1));
   m.train.slot2.take(std::move(slot2));
   m.train.step = step;
   if (seed) *seed = rng[0];
+  if (progress) *progress = where;
   return static_cast<int64_t>(rng[1]);
 }
 

@@ -104,13 +104,27 @@ void backward(Model &m, const void *inputs, const int32_t *lengths, int64_t n, i
               const float *c0, bool dropout, uint64_t dropout_seed, const float *grad_outputs, float *param_grads,
               float *input_grads);
 
+// Where a run interrupted inside an epoch stopped: the epoch, how many of
+// its batches were done, and their loss sums (so that the resumed epoch's
+// metrics come out as an uninterrupted run's).
+struct EpochProgress {
+  int64_t epoch = 0;
+  int64_t batches_done = 0;
+  LossSums sums;
+};
+
 // Writes weights plus optim.* (Adam: exp_avg, exp_avg_sq; SGD:
-// momentum_buffer; step; rng = [seed, epochs completed]) atomically.
-void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done);
+// momentum_buffer; step; rng = [seed, epochs completed]; with `progress`,
+// optim.progress = [epoch, batches done, sequences, correct, counted] and
+// optim.progress_loss) atomically.
+void save_checkpoint(const Model &m, const std::string &path, uint64_t seed, int64_t epochs_done,
+                     const EpochProgress *progress = nullptr);
 
 // Loads a checkpoint written by save_checkpoint into `m` (weights and
-// optimizer state); returns the epochs it had completed. Throws RtError
-// naming the file and tensor when something is missing or malformed.
-int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed);
+// optimizer state); returns the epochs it had completed, and in *progress
+// (when not NULL) where an interrupted epoch stopped (epoch 0: none).
+// Throws RtError naming the file and tensor when something is missing or
+// malformed.
+int64_t load_checkpoint(Model &m, const std::string &path, uint64_t *seed, EpochProgress *progress = nullptr);
 
 }  // namespace rnnc_rt

@@ -5,6 +5,8 @@
 // epoch, batch and parameter and keeps the last good checkpoint, the `data`
 // command's data sets, and the metrics CSV and plot.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
@@ -829,6 +831,166 @@ TEST(EmulatedDevice, WeightsCrossOnceAndResultsOnlyWhenAskedFor) {
   EXPECT_LT(d1.upload_bytes, weight_bytes / 2) << "an epoch uploads more than its data";
   EXPECT_GE(d1.download_bytes, 3 * weight_bytes) << "the checkpoint did not come back";
   EXPECT_LT(d1.download_bytes, 3 * weight_bytes + weight_bytes / 10) << "an epoch downloads more than its results";
+}
+
+// ---------------------------------------------------------------------------
+// Faults: signals, a full disk, an unwritable directory, non-finite data
+
+// SIGINT and SIGTERM during `train` finish the batch, write a checkpoint
+// that records the epoch and batch, and exit 130 / 143 with a message;
+// --resume then ends bit for bit where an uninterrupted run ends, with the
+// same metrics.
+TEST(Interrupted, SigintAndSigtermCheckpointInsideAnEpochAndResumeBitForBit) {
+  const ScratchDir dir;
+  const CompiledModel &m = compile_text(dir, "model.toml", kDropoutModel);
+  // 5,000 batches of 4 per epoch: long enough (about half a second) for a
+  // signal sent after the first lines to land inside an epoch.
+  ASSERT_TRUE(make_data(m, "parity", 20000, 1, dir.file("train")));
+  const std::vector<std::string> train =
+      concat(concat({m.program, "train", "--epochs", "2", "--batch-size", "4"}, data_args(dir.file("train"))), {});
+  const std::string straight = dir.file("straight.safetensors");
+  ASSERT_TRUE(run_ok(concat(train, {"--checkpoint", straight})));
+  for (const int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const std::string ckpt = dir.file(std::string(sig == SIGINT ? "int" : "term") + ".safetensors");
+    const std::string log = ckpt + ".log";
+    const pid_t pid = spawn(concat(train, {"--checkpoint", ckpt}), log);
+    // Wait for the run to start training, then signal it.
+    auto log_text = [&] { return std::filesystem::exists(log) ? read_text(log) : std::string(); };
+    for (int i = 0; i < 600 && !contains(log_text(), "training "); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    kill(pid, sig);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const std::string out = read_text(log);
+    ASSERT_TRUE(WIFEXITED(status)) << out;
+    ASSERT_EQ(WEXITSTATUS(status), 128 + sig) << out;
+    EXPECT_TRUE(contains(out, std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"))) << out;
+    EXPECT_TRUE(contains(out, "--resume")) << out;
+    const SafeTensorsFile f = rnnc_rt::read_safetensors(ckpt);
+    const std::vector<int64_t> where = tensor_values<int64_t>(f, "optim.progress");
+    ASSERT_EQ(where.size(), 5u);
+    EXPECT_EQ(static_cast<uint64_t>(where[0]), tensor_values<uint64_t>(f, "optim.rng")[1] + 1);
+    EXPECT_GE(where[1], 1);
+    EXPECT_LE(where[1], 5000);
+    EXPECT_TRUE(contains(out, "in epoch " + std::to_string(where[0]) + " after batch " + std::to_string(where[1])))
+        << out;
+    const RunResult resumed = run(concat(train, {"--checkpoint", ckpt, "--resume"}));
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.describe();
+    EXPECT_TRUE(contains(resumed.out, "resuming in epoch " + std::to_string(where[0]))) << resumed.describe();
+    EXPECT_TRUE(same_tensors(straight, ckpt));
+    const auto a = metrics_rows(straight + ".metrics.csv"), b = metrics_rows(ckpt + ".metrics.csv");
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t e = 0; e < a.size(); ++e) {
+      if (a[e].size() != 6 || b[e].size() != 6) continue;  // reported by metrics_rows
+      EXPECT_EQ(std::vector<std::string>(a[e].begin(), a[e].begin() + 5),
+                std::vector<std::string>(b[e].begin(), b[e].begin() + 5))
+          << "epoch " << e + 1 << " (all but the seconds)";
+    }
+    std::printf("[ measured ] %s stopped the run in epoch %lld after batch %lld of 5000; resumed bit for bit\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(where[0]),
+                static_cast<long long>(where[1]));
+  }
+}
+
+// A checkpoint write that fails (here: past a file-size limit, as on a full
+// disk) is reported naming the file, and the previous checkpoint stays.
+TEST(Faults, AFailedCheckpointWriteKeepsThePreviousOne) {
+  const ScratchDir dir;
+  const CompiledModel &m = compile_text(dir, "model.toml", kWideModel);  // a checkpoint of about 1 MB
+  ASSERT_TRUE(make_data(m, "parity", 32, 1, dir.file("train")));
+  const std::string ckpt = dir.file("c.safetensors");
+  const std::vector<std::string> train = concat({m.program, "train"}, data_args(dir.file("train")));
+  ASSERT_TRUE(run_ok(concat(train, {"--epochs", "1", "--checkpoint", ckpt})));
+  const std::string before = read_text(ckpt);
+  ASSERT_GT(before.size(), 200000u);
+  // The metrics and plot (a few KB) fit under the limit, the checkpoint not.
+  const RunResult r = run(
+      concat({"prlimit", "--fsize=100000", "--"}, concat(train, {"--epochs", "2", "--resume", "--checkpoint", ckpt})));
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(contains(r.err, ckpt + ": write error")) << r.describe();
+  EXPECT_TRUE(contains(r.err, "keeps its previous contents")) << r.describe();
+  EXPECT_EQ(read_text(ckpt), before) << "the previous checkpoint changed";
+  for (const std::string &name : dir_entries(dir.path()))
+    EXPECT_FALSE(contains(name, ".tmp.")) << "a temporary file was left: " << name;
+  // It still resumes.
+  ASSERT_TRUE(run_ok(concat(train, {"--epochs", "2", "--resume", "--checkpoint", ckpt})));
+}
+
+// A checkpoint that cannot be written is refused before any data is read
+// or any epoch runs.
+TEST(Faults, AnUnwritableCheckpointDirectoryIsRefusedFirst) {
+  const ScratchDir dir;
+  const CompiledModel &m = compile_text(dir, "model.toml", kDropoutModel);
+  ASSERT_TRUE(make_data(m, "parity", 32, 1, dir.file("train")));
+  // /proc takes no new files, for root too; a missing directory; a file
+  // where the directory should be.
+  write_text(dir.file("plain"), "x");
+  for (const std::string &ckpt : {std::string("/proc/rnnc-test.safetensors"), dir.file("missing/c.safetensors"),
+                                  dir.file("plain/c.safetensors")}) {
+    SCOPED_TRACE(ckpt);
+    // Inputs that do not exist: the directory must be refused before they are read.
+    const RunResult r = run(
+        {m.program, "train", "--inputs", dir.file("none.npy"), "--labels", dir.file("none.npy"), "--checkpoint", ckpt});
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_TRUE(contains(r.err, "checkpoint")) << r.describe();
+    EXPECT_FALSE(contains(r.err, "none.npy")) << r.describe();
+  }
+}
+
+// NaN or Inf in the data a run reads is refused before training, naming the
+// file and the element; values in padding past a sequence's length are not read.
+TEST(Faults, NonFiniteDataIsReportedWithFileAndIndex) {
+  const ScratchDir dir;
+  const CompiledModel &m =
+      compile_text(dir, "model.toml",
+                   "name = \"tr_nonfinite\"\n[input]\nkind = \"features\"\nsize = 2\n"
+                   "[[layers]]\nkind = \"gru\"\nhidden = 4\n[[layers]]\nkind = \"readout\"\nmode = \"last\"\n"
+                   "[[layers]]\nkind = \"linear\"\nout = 1\n[loss]\nkind = \"mse\"\n"
+                   "[train]\noptimizer = \"sgd\"\nlearning_rate = 0.01\nepochs = 1\nbatch_size = 4\n");
+  const int64_t n = 4, t = 3;
+  std::vector<float> x(n * t * 2, 0.25f), y(n, 0.5f);
+  const std::vector<int32_t> lengths = {3, 2, 3, 1};
+  auto write_all = [&](const std::vector<float> &xs, const std::vector<double> &x64, const std::vector<float> &ys) {
+    if (x64.empty())
+      rnnc_rt::write_npy(dir.file("x.npy"), DType::kF32, xs.data(), {n, t, 2});
+    else
+      rnnc_rt::write_npy(dir.file("x.npy"), DType::kF64, x64.data(), {n, t, 2});
+    rnnc_rt::write_npy(dir.file("y.npy"), DType::kF32, ys.data(), {n, 1});
+    rnnc_rt::write_npy(dir.file("l.npy"), DType::kI32, lengths.data(), {n});
+  };
+  const std::vector<std::string> train = {
+      m.program,         "train",     "--inputs",        dir.file("x.npy"), "--labels",
+      dir.file("y.npy"), "--lengths", dir.file("l.npy"), "--checkpoint",    dir.file("c.safetensors")};
+  auto expect_refused = [&](const std::string &needle) {
+    const RunResult r = run(train);
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_TRUE(contains(r.err, needle)) << "wanted '" << needle << "' in: " << r.describe();
+    EXPECT_FALSE(contains(r.out, "epoch 1/")) << r.describe();
+  };
+  std::vector<float> bad = x;
+  bad[(1 * t + 1) * 2 + 1] = std::nanf("");  // sequence 1, step 1, feature 1
+  write_all(bad, {}, y);
+  expect_refused("x.npy: element [1, 1, 1] is NaN");
+  bad = x;
+  bad[(2 * t + 0) * 2 + 0] = -INFINITY;
+  write_all(bad, {}, y);
+  expect_refused("x.npy: element [2, 0, 0] is -inf");
+  std::vector<double> big(x.begin(), x.end());
+  big[(0 * t + 2) * 2 + 0] = 1e300;  // finite in float64, not in float32
+  write_all({}, big, y);
+  expect_refused("x.npy: element [0, 2, 0] is 1e+300, beyond float32's range");
+  std::vector<float> bad_y = y;
+  bad_y[3] = INFINITY;
+  write_all(x, {}, bad_y);
+  expect_refused("y.npy: target [3, 0] is inf");
+  // NaN past sequence 3's length (1) is padding: accepted.
+  bad = x;
+  bad[(3 * t + 2) * 2 + 0] = std::nanf("");
+  write_all(bad, {}, y);
+  EXPECT_TRUE(run_ok(train));
 }
 
 }  // namespace

@@ -61,7 +61,9 @@ void write_file_atomically(const std::string &path, const std::vector<ByteSpan> 
   auto fail = [&](const std::string &what, int err) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
-    throw RtError(path + ": " + what + ": " + std::strerror(err));
+    const bool kept = ::access(path.c_str(), F_OK) == 0;
+    throw RtError(path + ": " + what + ": " + std::strerror(err) +
+                  (kept ? "; the file keeps its previous contents" : "; nothing was written"));
   };
   for (const ByteSpan &piece : pieces) {
     const auto *p = static_cast<const char *>(piece.data);
