@@ -338,23 +338,38 @@ Tensor slice_tensor(const Tensor &t, const std::vector<int64_t> &starts, const s
                     const std::vector<int64_t> &axes_in, const std::vector<int64_t> &steps_in,
                     std::vector<int64_t> *first = nullptr, std::vector<int64_t> *step_out = nullptr) {
   const size_t r = t.dims.size();
+  // Malformed arguments are std::invalid_argument, which the callers report
+  // as the node's error (found by fuzzing: tests/fuzz/FINDINGS.md).
+  if (ends.size() != starts.size() || (!axes_in.empty() && axes_in.size() != starts.size()) ||
+      (!steps_in.empty() && steps_in.size() != starts.size()))
+    throw std::invalid_argument("Slice: starts, ends, axes and steps differ in length");
   std::vector<int64_t> lo(r, 0), step(r, 1), dims = t.dims;
+  std::vector<char> seen(r, 0);
   for (size_t q = 0; q < starts.size(); ++q) {
     int64_t a = axes_in.empty() ? static_cast<int64_t>(q) : axes_in[q];
+    if (a < -static_cast<int64_t>(r) || a >= static_cast<int64_t>(r))
+      throw std::invalid_argument("Slice: axis " + std::to_string(a) + " is outside the tensor's " +
+                                  std::to_string(r) + " dimensions");
     if (a < 0) a += static_cast<int64_t>(r);
-    const int64_t n = t.dims[a], s = steps_in.empty() ? 1 : steps_in[q];
-    if (s == 0) throw std::invalid_argument("Slice step 0");
+    if (seen[a]) throw std::invalid_argument("Slice: axis " + std::to_string(a) + " is sliced twice");
+    seen[a] = 1;
+    const int64_t n = t.dims[a];
+    int64_t s = steps_in.empty() ? 1 : steps_in[q];
+    if (s == 0) throw std::invalid_argument("Slice: step 0");
+    // A step longer than the axis picks at most one element: clamping it
+    // keeps the arithmetic below from overflowing without changing that.
+    s = std::clamp<int64_t>(s, -(n + 1), n + 1);
     int64_t b = starts[q], e = ends[q];
     if (b < 0) b += n;
     if (e < 0) e += n;
     if (s > 0) {
       b = std::clamp<int64_t>(b, 0, n);
       e = std::clamp<int64_t>(e, 0, n);
-      dims[a] = e > b ? (e - b + s - 1) / s : 0;
+      dims[a] = e > b ? 1 + (e - b - 1) / s : 0;
     } else {
       b = std::clamp<int64_t>(b, -1, n - 1);
       e = std::clamp<int64_t>(e, -1, n - 1);
-      dims[a] = b > e ? (b - e - s - 1) / -s : 0;
+      dims[a] = b > e ? 1 + (b - e - 1) / -s : 0;
     }
     lo[a] = b;
     step[a] = s;
@@ -473,8 +488,8 @@ void Importer::fold(const std::string &op) {
     const SliceArgs sa = slice_args();
     try {
       o = slice_tensor(t, sa.starts, sa.ends, sa.axes, sa.steps);
-    } catch (const std::invalid_argument &) {
-      fail("Slice with step 0");
+    } catch (const std::invalid_argument &e) {
+      fail(e.what());
     }
   } else if (op == "Gather") {
     const Tensor &t = c(0), &ix = c(1);
@@ -1015,8 +1030,11 @@ void Importer::map_state_pick(const Value &x, const std::string &op) {
     idx.is_float = false;
     idx.dims = {n};
     for (int64_t e = 0; e < n; ++e) idx.i.push_back(e);
-    const Tensor picked = slice_tensor(idx, args.starts, args.ends, {0}, args.steps);
-    pick = picked.i;
+    try {
+      pick = slice_tensor(idx, args.starts, args.ends, {0}, args.steps).i;
+    } catch (const std::invalid_argument &e) {
+      fail(e.what());
+    }
   }
   Value o = x;
   o.states.clear();
