@@ -17,6 +17,10 @@ packages="$packages pkgconf"
 if [ "${1:-}" = "--python" ]; then
   packages="$packages python3-onnx"
 fi
+# --fuzz: clang and libFuzzer for tests/fuzz/run.sh.
+if [ "${1:-}" = "--fuzz" ]; then
+  packages="$packages clang-14 libclang-rt-14-dev"
+fi
 if [ "${1:-}" = "--bench" ]; then
   # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).
   packages="$packages libdnnl-dev ocl-icd-opencl-dev python3-torch python3-numpy libopenblas0-openmp"

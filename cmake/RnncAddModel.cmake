@@ -124,6 +124,10 @@ function(rnnc_add_model target)
     target_link_libraries(${target} INTERFACE -lstdc++ Threads::Threads -ldl -lm)
   endif()
   target_include_directories(${target} INTERFACE "${out_dir}")
+  if(RNNC_SANITIZE_LINK_FLAGS)
+    separate_arguments(_rnnc_san NATIVE_COMMAND "${RNNC_SANITIZE_LINK_FLAGS}")
+    target_link_options(${target} INTERFACE ${_rnnc_san})
+  endif()
   set_target_properties(${target} PROPERTIES
     RNNC_MODEL_NAME "${name}"
     RNNC_OUTPUT_DIR "${out_dir}"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
 #include "codegen/emit.h"
@@ -34,6 +35,13 @@ void write_text(const std::string &path, const std::string &text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<std::string> sanitizer_flags() {
+  std::vector<std::string> flags;
+  std::istringstream in(RNNC_SANITIZE_FLAGS);
+  for (std::string f; in >> f;) flags.push_back(f);
+  return flags;
 }
 
 std::string find_cxx() {
@@ -162,8 +170,15 @@ CompileReport compile_model(const CompileOptions &opt) {
   for (const std::string &s : exported_symbols(n)) syms += s + "\n";
   write_text(w + "exported.txt", syms);
 
-  run_checked({cxx, "-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-I" + paths.include_dir, "-c",
-               w + n + "_glue.cpp", "-o", w + "glue.o"},
+  // An rnnc built with sanitizers (RNNC_SANITIZE) ships a sanitized
+  // runtime: the glue, the library and the program get the same flags.
+  const std::vector<std::string> sanitize = sanitizer_flags();
+  auto with = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin() + 1, sanitize.begin(), sanitize.end());
+    return argv;
+  };
+  run_checked(with({cxx, "-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-I" + paths.include_dir, "-c",
+                    w + n + "_glue.cpp", "-o", w + "glue.o"}),
               "compiling the model's glue code");
   // One relocatable object holds the glue, the kernels, the Halide runtime
   // and the rnnc runtime; every symbol but the C API becomes local, so the
@@ -176,11 +191,12 @@ CompileReport compile_model(const CompileOptions &opt) {
   run_checked({"objcopy", "--keep-global-symbols=" + w + "exported.txt", w + "combined.o", w + n + ".o"},
               "hiding internal symbols");
   run_checked({"ar", "rcs", w + "lib" + n + ".a", w + n + ".o"}, "archiving lib" + n + ".a");
-  run_checked({cxx, "-shared", "-o", w + "lib" + n + ".so", "-Wl,-soname,lib" + n + ".so", w + n + ".o", "-lpthread",
-               "-ldl", "-lm"},
+  run_checked(with({cxx, "-shared", "-o", w + "lib" + n + ".so", "-Wl,-soname,lib" + n + ".so", w + n + ".o",
+                    "-lpthread", "-ldl", "-lm"}),
               "linking lib" + n + ".so");
-  run_checked({cxx, "-O2", "-I" + work.path, "-c", w + n + "_main.cpp", "-o", w + "main.o"}, "compiling the program");
-  run_checked({cxx, "-o", w + n, w + "main.o", w + "lib" + n + ".a", "-lpthread", "-ldl", "-lm"},
+  run_checked(with({cxx, "-O2", "-I" + work.path, "-c", w + n + "_main.cpp", "-o", w + "main.o"}),
+              "compiling the program");
+  run_checked(with({cxx, "-o", w + n, w + "main.o", w + "lib" + n + ".a", "-lpthread", "-ldl", "-lm"}),
               "linking the program " + n);
   report.link_seconds = std::chrono::duration<double>(Clock::now() - tl).count();
 

@@ -51,6 +51,13 @@ const char *init_kind_name(ir::InitKind k) {
   return "kInitZero";
 }
 
+// An rnnc built with sanitizers generates sanitized libraries: what links
+// them needs the same flags ("" otherwise; else the flags and a space).
+std::string sanitize_prefix() {
+  const std::string f = RNNC_SANITIZE_FLAGS;
+  return f.empty() ? f : f + " ";
+}
+
 }  // namespace
 
 std::vector<std::string> exported_symbols(const std::string &m) {
@@ -250,8 +257,8 @@ std::string emit_header(const ir::Graph &g, const plan::Plan &p) {
   for (std::string line; std::getline(table, line);) o << " *   " << line << "\n";
   o << " *\n"
     << " * Linking (OUT is the directory rnnc wrote):\n"
-    << " *   shared:  cc app.c -IOUT -LOUT -l" << n << " -Wl,-rpath,OUT\n"
-    << " *   static:  c++ app.c -IOUT OUT/lib" << n << ".a -lpthread -ldl -lm\n"
+    << " *   shared:  cc " << sanitize_prefix() << "app.c -IOUT -LOUT -l" << n << " -Wl,-rpath,OUT\n"
+    << " *   static:  c++ " << sanitize_prefix() << "app.c -IOUT OUT/lib" << n << ".a -lpthread -ldl -lm\n"
     << " *            (lib" << n << ".a is self-contained: kernels, Halide runtime and rnnc runtime; it needs\n"
     << " *            the C++ standard library, so link with c++ or add -lstdc++)\n"
     << " *   pkg-config (the shared library, as above; OUT/" << n << ".pc):\n"
@@ -395,7 +402,7 @@ std::string emit_pkgconfig(const ir::Graph &g) {
     << "Description: C API of the rnnc-compiled model " << n << " (" << n << ".h)\n"
     << "Version: " << RNNC_VERSION << "\n"
     << "Cflags: -I${includedir}\n"
-    << "Libs: -L${libdir} -l" << n << " -Wl,-rpath,${libdir}\n"
+    << "Libs: " << sanitize_prefix() << "-L${libdir} -l" << n << " -Wl,-rpath,${libdir}\n"
     << "Libs.private: -lstdc++ -lpthread -ldl -lm\n";
   return o.str();
 }

@@ -1,0 +1,17 @@
+#!/bin/sh
+# The sanitizer build: everything (rnnc, its runtime, the tests, and the
+# libraries and programs rnnc generates during them) with
+# -DRNNC_SANITIZE=address,undefined in ${ASAN_BUILD_DIR:-build-asan}, then
+# the test suite under ASan + UBSan (a report fails the test that made it).
+#   .ci/sanitize.sh               # every test
+#   .ci/sanitize.sh -L unit       # extra arguments go to ctest
+set -eu
+cd "$(dirname "$0")/.."
+.ci/install-deps.sh
+build="${ASAN_BUILD_DIR:-build-asan}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNC_SANITIZE=address,undefined
+cmake --build "$build" -j "${JOBS:-$(nproc)}"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_odr_violation=0"
+export LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+ctest --test-dir "$build" -j "${JOBS:-$(nproc)}" --output-on-failure "$@"
