@@ -253,6 +253,18 @@ class Importer {
       if (role(v.axes[k].label) == label) return static_cast<int>(k);
     return -1;
   }
+  // Transpose's perm must be a permutation of 0..rank-1 (found by fuzzing:
+  // an out-of-range entry indexed past the axes).
+  void check_perm(const std::vector<int64_t> &perm, size_t rank) {
+    std::vector<char> seen(rank, 0);
+    bool ok = perm.size() == rank;
+    for (int64_t p : perm) {
+      if (!ok) break;
+      ok = p >= 0 && p < static_cast<int64_t>(rank) && !seen[p];
+      if (ok) seen[p] = 1;
+    }
+    if (!ok) fail("perm is not a permutation of the " + std::to_string(rank) + " axes");
+  }
   int normal_axis(int64_t axis, size_t rank) {
     const int64_t r = static_cast<int64_t>(rank);
     if (axis < -r || axis >= r) fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
@@ -450,6 +462,7 @@ void Importer::fold(const std::string &op) {
     std::vector<int64_t> perm = attr_ints("perm");
     if (perm.empty())
       for (size_t k = 0; k < t.dims.size(); ++k) perm.insert(perm.begin(), static_cast<int64_t>(k));
+    check_perm(perm, t.dims.size());
     std::vector<int64_t> d;
     for (int64_t p : perm) d.push_back(t.dims[p]);
     const std::vector<int64_t> st = strides_of(t.dims);
@@ -1123,11 +1136,16 @@ void Importer::map_node() {
       const Tensor &s = need_const(1, "split");
       for (int64_t e = 0; e < s.numel(); ++e) sizes.push_back(s.int_at(e));
     }
+    if (node_->output_size() < 1) fail("has no outputs");
     if (sizes.empty()) sizes.assign(node_->output_size(), t.dims[a] / node_->output_size());
+    if (static_cast<int64_t>(sizes.size()) < node_->output_size())
+      fail("gives " + std::to_string(sizes.size()) + " split sizes for " + std::to_string(node_->output_size()) +
+           " outputs");
     int64_t at = 0;
     for (int k = 0; k < node_->output_size(); ++k) {
       Value v;
       v.kind = Value::kConst;
+      if (sizes[k] < 0 || sizes[k] > t.dims[a] - at) fail("split sizes exceed the axis");
       v.t = slice_tensor(t, {at}, {at + sizes[k]}, {a}, {});
       at += sizes[k];
       set_output(k, v);
@@ -1293,7 +1311,7 @@ void Importer::map_node() {
     std::vector<int64_t> perm = attr_ints("perm");
     if (perm.empty())
       for (size_t k = 0; k < x.axes.size(); ++k) perm.insert(perm.begin(), static_cast<int64_t>(k));
-    if (perm.size() != x.axes.size()) fail("perm does not match the rank");
+    check_perm(perm, x.axes.size());
     Value o = x;
     for (size_t k = 0; k < perm.size(); ++k) o.axes[k] = x.axes[perm[k]];
     o.pending_bias = -1;
