@@ -4,13 +4,23 @@
 # -DRNNC_SANITIZE=address,undefined in ${ASAN_BUILD_DIR:-build-asan}, then
 # the test suite under ASan + UBSan (a report fails the test that made it).
 #   .ci/sanitize.sh               # every test
-#   .ci/sanitize.sh -L unit       # extra arguments go to ctest
+#   .ci/sanitize.sh --unit        # the unit tests and fuzz replays only (what CI runs)
+#   .ci/sanitize.sh -R Fixture    # other arguments go to ctest
 set -eu
 cd "$(dirname "$0")/.."
 .ci/install-deps.sh
 build="${ASAN_BUILD_DIR:-build-asan}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNC_SANITIZE=address,undefined
-cmake --build "$build" -j "${JOBS:-$(nproc)}"
+if [ "${1:-}" = "--unit" ]; then
+  shift
+  # Only what the unit label runs: no rnnc, no generated libraries.
+  cmake --build "$build" -j "${JOBS:-$(nproc)}" --target test_io test_parser test_graph test_executor test_parallel \
+    test_workspace test_memory test_cuda_driver test_plan test_records fuzz_model_file_replay fuzz_npy_replay \
+    fuzz_safetensors_replay fuzz_onnx_import_replay fuzz_options_replay
+  set -- -L unit "$@"
+else
+  cmake --build "$build" -j "${JOBS:-$(nproc)}"
+fi
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_odr_violation=0"
 export LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
