@@ -91,9 +91,12 @@ struct ModelSpec {
   TrainSpec train;
 };
 
-// Limits of the model language: a size above kMaxSize or a tensor of more
-// than kMaxTensorElements elements is refused as absurd.
+// Limits of the model language: a size above kMaxSize is refused as absurd,
+// and a parameter tensor above kMaxTensorElements float32 elements because
+// a Halide buffer (without large-buffer support, which rnnc's kernels do not
+// use) holds at most 2^31 - 1 bytes.
 constexpr int64_t kMaxSize = int64_t{1} << 20;
-constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
+constexpr int64_t kMaxTensorBytes = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxTensorElements = kMaxTensorBytes / 4;
 
 }  // namespace rnnc

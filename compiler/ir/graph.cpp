@@ -109,7 +109,8 @@ class Builder {
       std::string dims;
       for (int64_t d : p.shape) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
       throw CompileError(node.loc, "parameter '" + p.name + "' would have " + dims + " = " + std::to_string(p.numel()) +
-                                       " elements, above the limit of 2^31");
+                                       " elements (" + std::to_string(p.numel() * 4) +
+                                       " bytes), above the limit of 2^31 - 1 bytes per kernel buffer");
     }
     node.params.push_back(static_cast<int>(g_.params.size()));
     g_.params.push_back(std::move(p));

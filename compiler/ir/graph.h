@@ -119,7 +119,7 @@ struct Graph {
 };
 
 // Builds the graph of a validated spec. Throws CompileError (at the layer's
-// location) when a tensor would exceed kMaxTensorElements.
+// location) when a tensor would exceed kMaxTensorElements (2^31 - 1 bytes).
 Graph build_graph(const ModelSpec &spec);
 
 // Checks the graph's invariants; throws std::logic_error describing the first

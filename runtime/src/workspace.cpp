@@ -1,5 +1,9 @@
 #include "workspace.h"
 
+#include <algorithm>
+#include <climits>
+#include <string>
+
 #include "error.h"
 
 namespace rnnc_rt {
@@ -23,6 +27,19 @@ void Workspace::allocate(const ModelDesc &d, int64_t n, int64_t packed_rows, con
   n_ = n;
   rows_ = packed_rows;
   storage_.resize(d.num_buffers);
+  for (int32_t i = 0; i < d.num_buffers; ++i) {
+    const BufferDesc &b = d.buffers[i];
+    if (b.parent >= 0 || !used[i]) continue;
+    // Checked before anything is allocated: a kernel buffer holds at most
+    // 2^31 - 1 bytes (Halide's limit without large buffers).
+    const int64_t rows_here = rows(b.rows);
+    if (rows_here > (INT32_MAX / 4) / std::max<int64_t>(b.cols, 1))
+      throw RtError("this batch (" + std::to_string(n) + " sequences, " + std::to_string(packed_rows) +
+                    " steps in all) needs buffer " + b.name + " of " + std::to_string(rows_here) + " x " +
+                    std::to_string(b.cols) +
+                    " floats, above the limit of 2^31 - 1 bytes per kernel buffer; use "
+                    "smaller batches or shorter sequences");
+  }
   for (int32_t i = 0; i < d.num_buffers; ++i) {
     const BufferDesc &b = d.buffers[i];
     if (b.parent >= 0 || !used[i]) continue;

@@ -272,14 +272,16 @@ TEST(Parser, NameDefaultsToTheFileStem) {
 }
 
 TEST(Parser, AcceptsTheLimits) {
-  // Sizes up to 2^20 and a parameter of exactly 2^31 elements are allowed
-  // (the graph only records shapes, so nothing that large is allocated).
+  // Sizes up to 2^20 and a parameter of 2^29 - 1 floats (2^31 - 4 bytes,
+  // within a kernel buffer's 2^31 - 1) are allowed (the graph only records
+  // shapes, so nothing that large is allocated).
   const std::string text =
-      lines(V{"[input]", "kind = \"tokens\"", "vocab = 1048576", "[[layers]]", "kind = \"embedding\"", "dim = 2048"} +
+      lines(V{"[input]", "kind = \"tokens\"", "vocab = 1048575", "[[layers]]", "kind = \"embedding\"", "dim = 512"} +
             kLstm + kLast + V{"[train]", "batch_size = 1048576"});
   EXPECT_EQ(error_of(text), "");
   const ir::Graph g = ir::build_graph(parse_model_text(text, "m.toml"));
-  EXPECT_EQ(g.params[0].numel(), int64_t{1} << 31);
+  EXPECT_EQ(g.params[0].numel(), int64_t{1048575} * 512);
+  EXPECT_LE(g.params[0].numel() * 4, (int64_t{1} << 31) - 1);
 }
 
 TEST(Parser, ParsesEveryShippedModel) {
@@ -601,11 +603,14 @@ const BadFile kBadFiles[] = {
     {"ChronoTMaxWithoutChrono", lines(kFeatures + layer("gru", {"hidden = 4", "chrono_t_max = 9"}) + kLast),
      "m.toml:7:16", "'chrono_t_max' is only meaningful with init = \"chrono\""},
 
-    // Tensors above 2^31 elements, refused by the graph builder at their layer.
+    // Tensors above 2^31 - 1 bytes, refused by the graph builder at their layer.
+    {"RecurrentWeightAbove2To31Bytes", lines(kFeatures + layer("lstm", {"hidden = 12000"}) + kLast), "m.toml:4:1",
+     "parameter 'layers.0.weight_hh_l0' would have 48000 x 12000 = 576000000 elements (2304000000 bytes)"},
     {"EmbeddingAbove2To31",
      lines(V{"[input]", "kind = \"tokens\"", "vocab = 1048576"} + layer("embedding", {"dim = 4096"}) + kLstm + kLast),
      "m.toml:4:1",
-     "parameter 'layers.0.weight' would have 1048576 x 4096 = 4294967296 elements, above the limit of 2^31"},
+     "parameter 'layers.0.weight' would have 1048576 x 4096 = 4294967296 elements (17179869184 bytes), above the limit "
+     "of 2^31 - 1 bytes per kernel buffer"},
     {"RecurrentWeightAbove2To31", lines(kFeatures + layer("lstm", {"hidden = 32768"}) + kLast), "m.toml:4:1",
      "parameter 'layers.0.weight_hh_l0' would have 131072 x 32768 = 4294967296 elements"},
     {"LinearAbove2To31",

@@ -92,5 +92,26 @@ TEST(Workspace, GeometryFollowsEachBatch) {
   EXPECT_EQ(ws.view(3).offset, ws.view(2).offset + 5 * 3);
 }
 
+// A buffer that would pass a kernel buffer's 2^31 - 1 bytes for this batch
+// is refused, naming it, before anything is allocated.
+TEST(Workspace, RefusesABatchWhoseBufferWouldPassTheLimit) {
+  const BufferDesc wide[] = {{"wide", kRowsPacked, 1 << 20, -1, 0, 0}};
+  ModelDesc d{};
+  d.name = "wide";
+  d.buffers = wide;
+  d.num_buffers = 1;
+  Workspace ws;
+  ws.allocate(d, 4, 8, {1});  // 8 x 2^20 floats: 32 MiB
+  EXPECT_EQ(ws.storage(0).size(), size_t{8} << 20);
+  try {
+    ws.allocate(d, 4, 512, {1});  // 512 x 2^20 floats: 2^31 bytes
+    FAIL() << "a 2 GiB buffer was allocated";
+  } catch (const RtError &e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("buffer wide of 512 x 1048576 floats"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("2^31 - 1 bytes"), std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace rnnc_rt
