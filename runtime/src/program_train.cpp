@@ -59,14 +59,19 @@ void require_writable_dir(const std::string &file) {
   if (!std::filesystem::is_directory(dir, ec))
     throw RtError("the checkpoint's directory " + dir + " does not exist (--checkpoint " + file + ")");
   // Try it: permissions, a read-only file system, or a directory that takes
-  // no files (/proc) all show here, for root too.
-  const std::string probe = dir + "/.rnnc-write-test." + std::to_string(getpid());
-  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  // no files (/proc) all show here, for root too. An unnamed file
+  // (O_TMPFILE) leaves nothing behind even if the run is killed right here;
+  // file systems without it get a named probe, removed at once.
+  int fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    const std::string probe = dir + "/.rnnc-write-test." + std::to_string(getpid());
+    fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) unlink(probe.c_str());
+  }
   if (fd < 0)
     throw RtError("cannot write the checkpoint into " + dir + ": " + std::strerror(errno) + " (--checkpoint " + file +
                   ")");
   close(fd);
-  unlink(probe.c_str());
 }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
