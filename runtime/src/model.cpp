@@ -101,7 +101,6 @@ std::unique_ptr<Model> new_model(const ModelDesc *desc) {
     m->device = std::make_unique<Device>(cuda_device_interface(), false);
   } else if (const char *e = std::getenv("RNNC_EMULATE_DEVICE"); e && std::string(e) == "1") {
     m->device = std::make_unique<Device>(emulated_device_interface(), true);
-    m->emulated = true;
   }
   if (m->device) m->device->report = std::getenv("RNNC_DEVICE_STATS") != nullptr;
   m->params.assign(static_cast<size_t>(desc->num_param_floats), 0.0f);

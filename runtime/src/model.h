@@ -67,7 +67,6 @@ struct Model {
   bool packed_stale = true;
   bool cuda = false;            // uses_cuda(*desc), read once: the executor asks per call
   bool device_checked = false;  // CUDA builds: the GPU was found (cuda_driver.h)
-  bool emulated = false;        // RNNC_EMULATE_DEVICE=1 on a CPU build
   TrainState train;
   // Time spent per step (RNNC_PROFILE set in the environment), for tuning.
   bool profile = false;

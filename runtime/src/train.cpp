@@ -96,7 +96,6 @@ void ensure_train_state(Model &m) {
   TrainState &t = m.train;
   const size_t n = m.params.size();
   if (t.grads.size() == n) return;
-  attach_arrays(m);
   t.grads.assign(n, 0.0f);
   t.slot1.assign(n, 0.0f);
   t.slot2.assign(n, 0.0f);

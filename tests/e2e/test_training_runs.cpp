@@ -152,6 +152,18 @@ std::vector<std::vector<std::string>> metrics_rows(const std::string &csv_path) 
   return rows;
 }
 
+// Two runs' metrics CSVs hold the same rows, but for the seconds column.
+void expect_same_metrics(const std::string &a_ckpt, const std::string &b_ckpt) {
+  const auto a = metrics_rows(a_ckpt + ".metrics.csv"), b = metrics_rows(b_ckpt + ".metrics.csv");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t e = 0; e < a.size(); ++e) {
+    if (a[e].size() != 6 || b[e].size() != 6) continue;  // reported by metrics_rows
+    EXPECT_EQ(std::vector<std::string>(a[e].begin(), a[e].begin() + 5),
+              std::vector<std::string>(b[e].begin(), b[e].begin() + 5))
+        << "metrics of epoch " << e + 1 << " (all but the seconds)";
+  }
+}
+
 // The metrics CSV and the plot of a run that completed `epochs` epochs: the
 // documented header, rows for epochs 1..epochs, accuracies exactly when the
 // loss is cross-entropy, validation columns exactly when validating.
@@ -789,14 +801,7 @@ TEST(EmulatedDevice, TrainsBitIdenticallyToHostMemory) {
   EXPECT_FALSE(contains(h.err, "emulated device")) << h.describe();
   EXPECT_GT(transfers_of(d).uploads, 0) << "the run did not use the emulated device";
   EXPECT_TRUE(same_tensors(host, device));
-  const auto a = metrics_rows(host + ".metrics.csv"), b = metrics_rows(device + ".metrics.csv");
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t e = 0; e < a.size(); ++e) {
-    if (a[e].size() != 6 || b[e].size() != 6) continue;  // reported by metrics_rows
-    EXPECT_EQ(std::vector<std::string>(a[e].begin(), a[e].begin() + 5),
-              std::vector<std::string>(b[e].begin(), b[e].begin() + 5))
-        << "epoch " << e + 1 << " (all but the seconds)";
-  }
+  expect_same_metrics(host, device);
 }
 
 // The weights go to the device once and stay: each further epoch uploads
@@ -881,14 +886,7 @@ TEST(Interrupted, SigintAndSigtermCheckpointInsideAnEpochAndResumeBitForBit) {
     ASSERT_EQ(resumed.exit_code, 0) << resumed.describe();
     EXPECT_TRUE(contains(resumed.out, "resuming in epoch " + std::to_string(where[0]))) << resumed.describe();
     EXPECT_TRUE(same_tensors(straight, ckpt));
-    const auto a = metrics_rows(straight + ".metrics.csv"), b = metrics_rows(ckpt + ".metrics.csv");
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t e = 0; e < a.size(); ++e) {
-      if (a[e].size() != 6 || b[e].size() != 6) continue;  // reported by metrics_rows
-      EXPECT_EQ(std::vector<std::string>(a[e].begin(), a[e].begin() + 5),
-                std::vector<std::string>(b[e].begin(), b[e].begin() + 5))
-          << "epoch " << e + 1 << " (all but the seconds)";
-    }
+    expect_same_metrics(straight, ckpt);
     std::printf("[ measured ] %s stopped the run in epoch %lld after batch %lld of 5000; resumed bit for bit\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(where[0]),
                 static_cast<long long>(where[1]));
