@@ -161,6 +161,17 @@ class Lowerer {
     p.param = param;
     p.kernel = kern;
     p.dims = {d.sched.tile, g, k, (h + d.sched.tile - 1) / d.sched.tile};
+    // The copy pads h up to whole tiles, so a parameter just under the
+    // buffer limit can have a packed copy above it. h and k are at most
+    // 2^20 and g at most 4, so the product fits in int64.
+    const int64_t bytes = p.dims[0] * p.dims[1] * p.dims[2] * p.dims[3] * 4;
+    if (bytes > kMaxTensorBytes) {
+      const ir::Param &par = g_.params[param];
+      throw CompileError(g_.nodes[par.node].loc,
+                         "the packed copy of parameter '" + par.name + "' (" + std::to_string(h) +
+                             " units padded to whole tiles of " + std::to_string(d.sched.tile) + ") would have " +
+                             std::to_string(bytes) + " bytes, above the limit of 2^31 - 1 bytes per kernel buffer");
+    }
     plan_.packed.push_back(p);
     return static_cast<int>(plan_.packed.size() - 1);
   }

@@ -183,6 +183,34 @@ mode = "mean"
   EXPECT_EQ(time_loops(p).size(), 6u);
 }
 
+// A parameter just under the 2^31 - 1 byte buffer limit (W_hh of an LSTM
+// with 11585 units: 536,848,900 floats) whose packed copy, padded to whole
+// tiles, would pass it is refused at the layer with both sizes named.
+TEST(Plan, PackedCopyAboveTheBufferLimitIsRefusedAtItsLayer) {
+  const ir::Graph g = graph_of_text(R"([input]
+kind = "features"
+size = 2
+[[layers]]
+kind = "lstm"
+hidden = 11585
+[[layers]]
+kind = "readout"
+mode = "last"
+)");
+  ASSERT_LE(g.params[1].numel() * 4, kMaxTensorBytes) << g.params[1].name;
+  try {
+    (void)lower(g, target());
+    FAIL() << "lowering accepted a packed copy above the buffer limit";
+  } catch (const CompileError &e) {
+    EXPECT_EQ(e.loc().line, 4);
+    const std::string msg = e.message();
+    EXPECT_NE(msg.find("the packed copy of parameter 'layers.0.weight_hh_l0' (11585 units padded to whole tiles of "),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("bytes, above the limit of 2^31 - 1 bytes per kernel buffer"), std::string::npos) << msg;
+  }
+}
+
 TEST(Plan, OneTimeLoopPerLayerAndDirection) {
   for (const char *name : kModels) {
     SCOPED_TRACE(name);
