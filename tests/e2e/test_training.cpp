@@ -265,6 +265,114 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TrainFixture, ::testing::ValuesIn(fixture_cas
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 // ---------------------------------------------------------------------------
+// Sizes at the edges (README, "Data"): a data set of one sequence trains, a
+// batch size above the set's size makes one batch of the whole set (the
+// fixtures' one-step check above runs --batch-size 4096 on a few sequences),
+// and a set without sequences or time steps is refused naming the file.
+
+const char *const kEdgeCase = "train_lstm_tokens_last_ce_adam_clip";
+
+std::string edge_fixture(const std::string &file) { return fixtures_dir() + "/" + kEdgeCase + "/" + file; }
+
+// Rows [i, i + 1) of an array, written to path.
+std::string write_row(const std::string &from, int64_t i, const std::string &path) {
+  const rnnc_rt::NpyArray a = rnnc_rt::read_npy(from);
+  std::vector<int64_t> shape = a.shape;
+  const size_t row = a.data.size() / static_cast<size_t>(shape.at(0));
+  shape[0] = 1;
+  rnnc_rt::write_npy(path, a.dtype, a.data.data() + i * row, shape);
+  return path;
+}
+
+// The cross-entropy of a `last` readout is the mean over sequences, so the
+// mean of the gradients of one-sequence batches is the whole batch's
+// gradient, which PyTorch made (grads.safetensors).
+TEST(EdgeSizes, OneSequenceBatchesAverageToTheWholeBatchGradient) {
+  const ScratchDir dir;
+  const CompiledModel &m = compiled_model(edge_fixture("model.toml"));
+  const std::vector<NamedTensor> want = read_f32_tensors(edge_fixture("grads.safetensors"));
+  const int64_t n = rnnc_rt::read_npy(edge_fixture("lengths.npy")).shape.at(0);
+  ASSERT_GE(n, 2);
+  std::vector<NamedTensor> mean;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string tag = dir.file("seq" + std::to_string(i));
+    const std::string out = tag + ".grads.safetensors";
+    const RunResult r = run({m.program, "gradnorm", "--weights", edge_fixture("weights.safetensors"), "--inputs",
+                             write_row(edge_fixture("inputs.npy"), i, tag + ".inputs.npy"), "--lengths",
+                             write_row(edge_fixture("lengths.npy"), i, tag + ".lengths.npy"), "--labels",
+                             write_row(edge_fixture("labels.npy"), i, tag + ".labels.npy"), "--output", out});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    const std::vector<NamedTensor> g = read_f32_tensors(out);
+    ASSERT_EQ(g.size(), want.size()) << out;
+    if (mean.empty()) {
+      mean = g;
+      for (NamedTensor &t : mean) std::fill(t.data.begin(), t.data.end(), 0.0f);
+    }
+    for (size_t k = 0; k < g.size(); ++k)
+      for (size_t e = 0; e < g[k].data.size(); ++e) mean[k].data[e] += g[k].data[e] / static_cast<float>(n);
+  }
+  for (const NamedTensor &w : want) {
+    const NamedTensor *g = find_tensor(mean, w.name);
+    ASSERT_NE(g, nullptr) << w.name;
+    ASSERT_EQ(g->data.size(), w.data.size()) << w.name;
+    double diff = 0;
+    for (size_t e = 0; e < w.data.size(); ++e)
+      diff = std::max(diff, std::fabs(static_cast<double>(g->data[e]) - w.data[e]));
+    EXPECT_LE(diff / std::max(max_abs(w.data), kGradFloor), kGradTol)
+        << w.name << ": the mean of " << n << " one-sequence gradients is off by " << diff;
+  }
+}
+
+TEST(EdgeSizes, OneSequenceTrainsOneStepPerEpochWhateverTheBatchSize) {
+  const ScratchDir dir;
+  const CompiledModel &m = compiled_model(edge_fixture("model.toml"));
+  const std::string ckpt = dir.file("one.safetensors");
+  const RunResult r = run({m.program, "train", "--weights", edge_fixture("weights.safetensors"), "--inputs",
+                           write_row(edge_fixture("inputs.npy"), 0, dir.file("inputs.npy")), "--lengths",
+                           write_row(edge_fixture("lengths.npy"), 0, dir.file("lengths.npy")), "--labels",
+                           write_row(edge_fixture("labels.npy"), 0, dir.file("labels.npy")), "--epochs", "3",
+                           "--batch-size", "64", "--checkpoint", ckpt, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const std::vector<std::string> epochs = lines_of(r.out);
+  ASSERT_EQ(epochs.size(), 4u) << "three epochs and a summary:\n" << r.out;
+  for (int e = 0; e < 3; ++e) {
+    const nlohmann::json j = nlohmann::json::parse(epochs[e]);
+    EXPECT_EQ(j.value("type", ""), "epoch") << epochs[e];
+    EXPECT_TRUE(j.at("train_loss").is_number()) << epochs[e];
+  }
+  const SafeTensorsFile ck = rnnc_rt::read_safetensors(ckpt);
+  const SafeTensor *step = ck.find("optim.step");
+  ASSERT_NE(step, nullptr) << ckpt << " lacks optim.step";
+  int64_t steps = 0;
+  ASSERT_EQ(step->data.size(), sizeof steps);
+  std::memcpy(&steps, step->data.data(), sizeof steps);
+  EXPECT_EQ(steps, 3) << "one sequence, batch size 64: one optimizer step per epoch";
+}
+
+TEST(EdgeSizes, SetsWithoutSequencesOrStepsAreRefusedNamingTheFile) {
+  const ScratchDir dir;
+  const CompiledModel &m = compiled_model(edge_fixture("model.toml"));
+  const rnnc_rt::NpyArray in = rnnc_rt::read_npy(edge_fixture("inputs.npy"));
+  ASSERT_EQ(in.shape.size(), 2u);
+  const std::vector<std::vector<int64_t>> shapes = {{0, in.shape[1]}, {in.shape[0], 0}};
+  for (const std::vector<int64_t> &shape : shapes) {
+    const std::string path = dir.file("empty" + std::to_string(shape[0]) + "x" + std::to_string(shape[1]) + ".npy");
+    rnnc_rt::write_npy(path, in.dtype, in.data.data(), shape);
+    const std::string dims = "[" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + "]";
+    const RunResult p = run({m.program, "predict", "--weights", edge_fixture("weights.safetensors"), "--inputs", path,
+                             "--output", dir.file("out.npy")});
+    EXPECT_EQ(p.exit_code, 1) << p.describe();
+    EXPECT_TRUE(contains(p.err, path + ": shape " + dims + " holds no sequence")) << p.describe();
+    const RunResult t = run({m.program, "train", "--weights", edge_fixture("weights.safetensors"), "--inputs", path,
+                             "--labels", edge_fixture("labels.npy"), "--checkpoint", dir.file("ckpt.safetensors")});
+    EXPECT_EQ(t.exit_code, 1) << t.describe();
+    EXPECT_TRUE(contains(t.err, path + ": shape " + dims + " holds no sequence")) << t.describe();
+    EXPECT_FALSE(fs::exists(dir.file("out.npy")));
+    EXPECT_FALSE(fs::exists(dir.file("ckpt.safetensors")));
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Finite differences through the C API
 
 // The training functions of one generated library, resolved with dlsym.
