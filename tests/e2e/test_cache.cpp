@@ -108,7 +108,7 @@ void expect_cache_gives_the_references(const ScratchDir &dir, const std::string 
   }
 }
 
-// 4 compiles at once x 5 rounds, each round the three models overlapping,
+// 4 compiles at once x 10 rounds, each round the three models overlapping,
 // under a bound that holds about half of their kernels, so that entries are
 // evicted while other compiles read them.
 TEST(KernelCache, ConcurrentCompilesUnderEvictionGiveTheSameLibraries) {
@@ -116,7 +116,7 @@ TEST(KernelCache, ConcurrentCompilesUnderEvictionGiveTheSameLibraries) {
   const std::vector<Reference> refs = make_references(dir);
   const std::string cache = dir.file("cache");
   const std::vector<std::string> env = {"RNNC_CACHE_MAX=500K"};
-  constexpr int kRounds = 5, kAtOnce = 4;
+  constexpr int kRounds = 10, kAtOnce = 4;
   int compiles = 0;
   for (int round = 0; round < kRounds; ++round) {
     std::vector<RunResult> results(kAtOnce);
