@@ -45,20 +45,19 @@ struct CudaModel {
   std::string name, dir;
 };
 
-// Compiles models/<file> for host-cuda once per process.
-const CudaModel &cuda_model(const std::string &file) {
-  static std::map<std::string, CudaModel> done;
-  auto it = done.find(file);
-  if (it != done.end()) return it->second;
+// Compiles models/<file> for host-cuda into dir/<name>. Each test compiles
+// into its own scratch directory: ctest runs the two tests at once, in two
+// processes, and a shared output directory let one remove the library the
+// other was loading.
+CudaModel cuda_model(const std::string &file, const ScratchDir &dir) {
   const std::string model = source_dir() + "/models/" + file;
   const std::string name = file.substr(0, file.find('.'));
-  const std::string out = std::string(RNNC_TEST_WORK_DIR) + "/test_e2e_cuda_build/" + name;
-  fs::remove_all(out);
+  const std::string out = dir.file(name);
   std::vector<std::string> cmd = compile_command(model, out);
   cmd.insert(cmd.end(), {"--target", "host-cuda"});
   const RunResult r = run(cmd, {}, 900);
   EXPECT_EQ(r.exit_code, 0) << r.describe();
-  return done.emplace(file, CudaModel{name, out}).first->second;
+  return CudaModel{name, out};
 }
 
 std::vector<std::string> model_files() {
@@ -77,7 +76,7 @@ TEST(CudaBuild, EveryBundledModelCompilesAndItsPtxAssemblesForSm90) {
   int modules = 0;
   for (const std::string &file : model_files()) {
     SCOPED_TRACE(file);
-    const CudaModel &m = cuda_model(file);
+    const CudaModel m = cuda_model(file, dir);
     for (const std::string &f : {"lib" + m.name + ".a", "lib" + m.name + ".so", m.name + ".h", m.name})
       ASSERT_TRUE(fs::exists(m.dir + "/" + f)) << f << " missing";
     const std::vector<std::string> ptx = embedded_ptx(m.dir + "/lib" + m.name + ".a");
@@ -105,7 +104,7 @@ TEST(CudaBuild, EveryBundledModelCompilesAndItsPtxAssemblesForSm90) {
 TEST(CudaBuild, CommandsWithoutKernelsWorkAndKernelCommandsSayThereIsNoGpu) {
   if (machine_has_gpu()) GTEST_SKIP() << "this machine has a GPU: the no-GPU paths do not apply";
   const ScratchDir dir;
-  const CudaModel &m = cuda_model("vanilla_rnn.toml");
+  const CudaModel m = cuda_model("vanilla_rnn.toml", dir);
   const std::string prog = m.dir + "/" + m.name;
   // No kernel: info, init, export, --version, --help.
   for (const std::vector<std::string> &cmd : {std::vector<std::string>{prog, "info"},
