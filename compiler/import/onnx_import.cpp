@@ -155,6 +155,11 @@ class Importer {
   const onnx::NodeProto *node_ = nullptr;  // being mapped, for messages
   std::vector<std::string> bindings_;
   std::set<std::string> used_inputs_;
+  // Elements constant folding may still create (all folded tensors
+  // together): 2^26 plus two per byte of the file, so that folding, whose
+  // outputs can outgrow its inputs (ConstantOfShape, Expand, broadcasting,
+  // Gather), needs memory in proportion to the file.
+  int64_t fold_budget_ = 0;
 
   // --- errors -------------------------------------------------------------------
   [[noreturn]] void fail(const std::string &why) const {
@@ -236,6 +241,7 @@ class Importer {
 
   Tensor tensor_of(const onnx::TensorProto &tp, const std::string &what);
   void fold(const std::string &op);
+  void charge_fold(const std::vector<int64_t> &dims);
   void map_node();
   void map_recurrent(CellKind cell);
   void map_reshape(const Value &x, const std::string &op);
@@ -396,11 +402,28 @@ Tensor slice_tensor(const Tensor &t, const std::vector<int64_t> &starts, const s
   });
 }
 
+// A folded tensor of `dims` is about to be made: its dimensions must be
+// non-negative and its elements fit in what is left of the fold budget.
+void Importer::charge_fold(const std::vector<int64_t> &dims) {
+  for (int64_t d : dims)
+    if (d < 0) fail("would make a tensor of shape " + rnnc_rt::shape_str(dims) + ", with a negative dimension");
+  const int64_t n = rnnc_rt::checked_numel(dims);
+  if (n < 0 || n > fold_budget_)
+    fail("would make a constant of shape " + rnnc_rt::shape_str(dims) +
+         (n < 0 ? std::string(" (more elements than int64 counts)") : " (" + std::to_string(n) + " elements)") +
+         ", more than constant folding may create for this file (2^26 elements plus two per byte of the file, " +
+         "all folded tensors together)");
+  fold_budget_ -= n;
+}
+
 void Importer::fold(const std::string &op) {
   auto c = [&](int k) -> const Tensor & { return need_const(k, "operand"); };
   Value out;
   out.kind = Value::kConst;
   Tensor &o = out.t;
+  // Ops whose output can outgrow their inputs charge it before making it;
+  // the others (copies, slices, reshapes) after.
+  const int64_t budget_before = fold_budget_;
   if (op == "Identity" || op == "Dropout") {
     o = c(0);
   } else if (op == "Cast") {
@@ -426,9 +449,11 @@ void Importer::fold(const std::string &op) {
       for (int64_t e = 0; e < s.numel(); ++e) {
         int64_t v = s.int_at(e);
         if (v == 0 && !attr_int("allowzero", 0)) v = e < static_cast<int64_t>(o.dims.size()) ? o.dims[e] : 0;
+        if (v < -1) fail("Reshape to a negative dimension " + std::to_string(v));
+        if (v == -1 && infer >= 0) fail("Reshape with more than one dimension -1");
         if (v == -1) infer = static_cast<int>(e);
         d.push_back(v);
-        if (v != -1) known *= v;
+        if (v != -1 && __builtin_mul_overflow(known, v, &known)) fail("Reshape to more elements than int64 counts");
       }
       if (infer >= 0) d[infer] = known ? o.numel() / known : 0;
     } else if (op == "Flatten") {
@@ -453,9 +478,7 @@ void Importer::fold(const std::string &op) {
       size_t q = 0;
       for (size_t k = 0; k < r; ++k) d.push_back(is_new[k] ? 1 : o.dims[q++]);
     }
-    int64_t n = 1;
-    for (int64_t v : d) n *= v;
-    if (n != o.numel()) fail("cannot reshape " + rnnc_rt::shape_str(o.dims) + " to " + rnnc_rt::shape_str(d));
+    if (rnnc_rt::checked_numel(d) != o.numel()) fail("cannot reshape " + rnnc_rt::shape_str(o.dims) + " to " + rnnc_rt::shape_str(d));
     o.dims = d;
   } else if (op == "Transpose") {
     const Tensor &t = c(0);
@@ -465,6 +488,7 @@ void Importer::fold(const std::string &op) {
     check_perm(perm, t.dims.size());
     std::vector<int64_t> d;
     for (int64_t p : perm) d.push_back(t.dims[p]);
+    charge_fold(d);
     const std::vector<int64_t> st = strides_of(t.dims);
     o = remap(t, d, [&](const std::vector<int64_t> &idx) {
       int64_t s = 0;
@@ -480,8 +504,13 @@ void Importer::fold(const std::string &op) {
     d[a] = 0;
     for (const Tensor *p : parts) {
       if (p->dims.size() != first.dims.size()) fail("Concat of tensors of different ranks");
+      for (size_t k = 0; k < d.size(); ++k)
+        if (static_cast<int>(k) != a && p->dims[k] != first.dims[k])
+          fail("Concat of " + rnnc_rt::shape_str(first.dims) + " and " + rnnc_rt::shape_str(p->dims) +
+               ", which differ off the axis");
       d[a] += p->dims[a];
     }
+    charge_fold(d);
     o.dims = d;
     o.is_float = first.is_float;
     int64_t outer = 1;
@@ -510,6 +539,7 @@ void Importer::fold(const std::string &op) {
     std::vector<int64_t> d(t.dims.begin(), t.dims.begin() + a);
     d.insert(d.end(), ix.dims.begin(), ix.dims.end());
     d.insert(d.end(), t.dims.begin() + a + 1, t.dims.end());
+    charge_fold(d);
     const std::vector<int64_t> st = strides_of(t.dims);
     const size_t ir = ix.dims.size();
     const std::vector<int64_t> ist = strides_of(ix.dims);
@@ -536,6 +566,7 @@ void Importer::fold(const std::string &op) {
       if (xd[k] != yd[k] && xd[k] != 1 && yd[k] != 1) fail("operands do not broadcast");
       d[k] = std::max(xd[k], yd[k]);
     }
+    charge_fold(d);
     const std::vector<int64_t> xs = strides_of(xd), ys = strides_of(yd);
     o.dims = d;
     o.is_float = x.is_float || y.is_float;
@@ -573,6 +604,7 @@ void Importer::fold(const std::string &op) {
         fail("cannot expand " + rnnc_rt::shape_str(x.dims) + " to " + rnnc_rt::shape_str(want));
       d[k] = std::max(xd[k], wd[k]);
     }
+    charge_fold(d);
     const std::vector<int64_t> xs = strides_of(xd);
     o = remap(x, d, [&](const std::vector<int64_t> &idx) {
       int64_t s = 0;
@@ -594,6 +626,7 @@ void Importer::fold(const std::string &op) {
       is_float = v.is_float;
     }
     for (int64_t e = 0; e < s.numel(); ++e) o.dims.push_back(s.int_at(e));
+    charge_fold(o.dims);
     o.is_float = is_float;
     if (is_float)
       o.f.assign(o.numel(), fill);
@@ -602,6 +635,7 @@ void Importer::fold(const std::string &op) {
   } else {
     fail("this operator is not folded over constants");
   }
+  if (fold_budget_ == budget_before) charge_fold(o.dims);
   set_output(0, out);
 }
 
@@ -1147,6 +1181,7 @@ void Importer::map_node() {
       v.kind = Value::kConst;
       if (sizes[k] < 0 || sizes[k] > t.dims[a] - at) fail("split sizes exceed the axis");
       v.t = slice_tensor(t, {at}, {at + sizes[k]}, {a}, {});
+      charge_fold(v.t.dims);
       at += sizes[k];
       set_output(k, v);
     }
@@ -1547,6 +1582,7 @@ ImportReport Importer::run() {
       throw ImportError(opt_.onnx_path +
                         ": not an ONNX model (the protobuf does not parse; truncated or another "
                         "format?)");
+    fold_budget_ = (int64_t{1} << 26) + 2 * static_cast<int64_t>(model_.ByteSizeLong());
   }
   if (!model_.has_graph()) fail("the model has no graph");
   int64_t opset = -1;

@@ -325,6 +325,25 @@ TEST_P(BadOnnxFile, OneClearMessageAndNothingWritten) {
 
 onnx::NodeProto *lstm_node(onnx::ModelProto &m) { return m.mutable_graph()->mutable_node(0); }
 
+// Adds a constant-only node `op` (inputs from new initializers holding
+// `values` of shape `dims`) whose output nothing reads: the importer folds it.
+void add_folded_node(onnx::ModelProto &m, const char *op,
+                     const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> &inputs) {
+  onnx::GraphProto *g = m.mutable_graph();
+  onnx::NodeProto *n = g->add_node();
+  n->set_op_type(op);
+  n->set_name("folded");
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    onnx::TensorProto *t = g->add_initializer();
+    t->set_name("folded_in" + std::to_string(k));
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : inputs[k].first) t->add_dims(d);
+    for (int64_t v : inputs[k].second) t->add_int64_data(v);
+    n->add_input(t->name());
+  }
+  n->add_output("folded_out");
+}
+
 const BadOnnx kBadOnnx[] = {
     {"Truncated",
      [](onnx::ModelProto &m) {
@@ -408,6 +427,29 @@ const BadOnnx kBadOnnx[] = {
        return std::string();
      },
      "attribute 'direction' is 'sideways'"},
+    // Found by fuzz_onnx_import: a ConstantOfShape of [281474973827074, 6, 6]
+    // made the importer allocate 80 PB (regressions/fuzz_onnx_import).
+    {"FoldedConstantTooLarge",
+     [](onnx::ModelProto &m) {
+       add_folded_node(m, "ConstantOfShape", {{{3}, {1 << 20, 1 << 20, 4}}});
+       return std::string();
+     },
+     "node 'folded' (ConstantOfShape): would make a constant of shape [1048576, 1048576, 4] (4398046511104 "
+     "elements), more than constant folding may create for this file"},
+    {"FoldedConstantNegativeDimension",
+     [](onnx::ModelProto &m) {
+       add_folded_node(m, "ConstantOfShape", {{{2}, {-3, 2}}});
+       return std::string();
+     },
+     "would make a tensor of shape [-3, 2], with a negative dimension"},
+    {"ConcatOffTheAxisMismatch",
+     [](onnx::ModelProto &m) {
+       add_folded_node(m, "Concat", {{{2, 3}, {1, 2, 3, 4, 5, 6}}, {{2, 2}, {1, 2, 3, 4}}});
+       add_attribute(m.mutable_graph()->mutable_node(m.graph().node_size() - 1), "axis", onnx::AttributeProto::INT)
+           ->set_i(0);
+       return std::string();
+     },
+     "(Concat): Concat of [2, 3] and [2, 2], which differ off the axis"},
     {"OpsetTooNew",
      [](onnx::ModelProto &m) {
        m.mutable_opset_import(0)->set_version(18);
