@@ -193,6 +193,11 @@ class Importer {
            ") must be a constant (an initializer or computed from initializers only)");
     return v.t;
   }
+  // t, which becomes weights of the model: it must hold floating-point values.
+  const Tensor &weights(const Tensor &t, const std::string &what) const {
+    if (!t.is_float) fail(what + " holds integers; weights must be float or double tensors");
+    return t;
+  }
   void set_output(int k, Value v) {
     if (k < node_->output_size() && !node_->output(k).empty()) values_[node_->output(k)] = std::move(v);
   }
@@ -750,6 +755,7 @@ void Importer::readout_states(const Value &v, const std::string &what) {
 // A linear layer on x (a Seq or a Vec): out = x W^T (+ b).
 // The linear layer's bias, from Gemm's C or the Add after a MatMul.
 void Importer::attach_bias(ChainLayer &l, const Tensor &b) {
+  weights(b, "the bias");
   if (b.numel() != l.weight.dims[0])
     fail("bias of " + std::to_string(b.numel()) + " values for " + std::to_string(l.weight.dims[0]) + " outputs");
   l.bias = b;
@@ -758,6 +764,8 @@ void Importer::attach_bias(ChainLayer &l, const Tensor &b) {
 }
 
 void Importer::linear(const Value &xin, Tensor w, std::optional<Tensor> b) {
+  weights(w, "the weight matrix");
+  if (b) weights(*b, "the bias");
   Value x = as_dyn(xin);
   if (x.form == Value::kSeq && x.stage >= 0 && chain_[x.stage].kind == ChainLayer::kRecurrent) {
     add_readout("all", x.stage);
@@ -891,8 +899,8 @@ void Importer::map_recurrent(CellKind cell) {
   // W, R, B, P
   const int gates = cell == CellKind::kLstm ? 4 : cell == CellKind::kGru ? 3 : 1;
   const int64_t gh = gates * rc.hidden;
-  const Tensor &w = need_const(1, "W");
-  const Tensor &r = need_const(2, "R");
+  const Tensor &w = weights(need_const(1, "W"), "W");
+  const Tensor &r = weights(need_const(2, "R"), "R");
   if (w.dims != std::vector<int64_t>{rc.dirs, gh, rc.input})
     fail("W is " + rnnc_rt::shape_str(w.dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, gh, rc.input}) +
          " for hidden_size " + std::to_string(rc.hidden) + " and " + std::to_string(rc.input) + " input features");
@@ -901,7 +909,7 @@ void Importer::map_recurrent(CellKind cell) {
   const Tensor *b = nullptr;
   if (const Value *bv = input(3)) {
     if (bv->kind != Value::kConst) fail("B must be a constant");
-    b = &bv->t;
+    b = &weights(bv->t, "B");
     if (b->dims != std::vector<int64_t>{rc.dirs, 2 * gh})
       fail("B is " + rnnc_rt::shape_str(b->dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, 2 * gh}));
   }
@@ -910,7 +918,7 @@ void Importer::map_recurrent(CellKind cell) {
   if (cell == CellKind::kLstm)
     if (const Value *pv = input(7)) {
       if (pv->kind != Value::kConst) fail("P must be a constant");
-      p = &pv->t;
+      p = &weights(pv->t, "P");
       if (p->dims != std::vector<int64_t>{rc.dirs, 3 * rc.hidden})
         fail("P is " + rnnc_rt::shape_str(p->dims) + ", expected " + rnnc_rt::shape_str({rc.dirs, 3 * rc.hidden}));
       rc.peepholes = true;
@@ -1291,7 +1299,7 @@ void Importer::map_node() {
     if (x0.t.dims.size() != 2) fail("the embedding table must be [vocab, dim], not " + rnnc_rt::shape_str(x0.t.dims));
     ChainLayer l;
     l.kind = ChainLayer::kEmbedding;
-    l.weight = x0.t;
+    l.weight = weights(x0.t, "the embedding table");
     chain_.push_back(l);
     vocab_ = x0.t.dims[0];
     Value e = ids;

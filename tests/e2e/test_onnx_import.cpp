@@ -12,6 +12,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <functional>
+#include <numeric>
 
 #include "e2e_util.h"
 
@@ -450,6 +451,22 @@ const BadOnnx kBadOnnx[] = {
        return std::string();
      },
      "(Concat): Concat of [2, 3] and [2, 2], which differ off the axis"},
+    // Found by fuzz_onnx_import: integer weights were read as floats past
+    // the end of an empty vector (regressions/fuzz_onnx_import).
+    {"IntegerWeights",
+     [](onnx::ModelProto &m) {
+       onnx::GraphProto *g = m.mutable_graph();
+       for (onnx::TensorProto &t : *g->mutable_initializer())
+         if (t.name() == "R") {
+           const int64_t n = std::accumulate(t.dims().begin(), t.dims().end(), int64_t{1}, std::multiplies<>());
+           t.clear_float_data();
+           t.clear_raw_data();
+           t.set_data_type(onnx::TensorProto::INT64);
+           for (int64_t k = 0; k < n; ++k) t.add_int64_data(1);
+         }
+       return std::string();
+     },
+     "(LSTM): R holds integers; weights must be float or double tensors"},
     {"OpsetTooNew",
      [](onnx::ModelProto &m) {
        m.mutable_opset_import(0)->set_version(18);
