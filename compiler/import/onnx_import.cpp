@@ -428,7 +428,11 @@ void Importer::fold(const std::string &op) {
   Tensor &o = out.t;
   // Ops whose output can outgrow their inputs charge it before making it;
   // the others (copies, slices, reshapes) after.
-  const int64_t budget_before = fold_budget_;
+  bool charged = false;
+  auto charge = [&](const std::vector<int64_t> &dims) {
+    charge_fold(dims);
+    charged = true;
+  };
   if (op == "Identity" || op == "Dropout") {
     o = c(0);
   } else if (op == "Cast") {
@@ -483,7 +487,8 @@ void Importer::fold(const std::string &op) {
       size_t q = 0;
       for (size_t k = 0; k < r; ++k) d.push_back(is_new[k] ? 1 : o.dims[q++]);
     }
-    if (rnnc_rt::checked_numel(d) != o.numel()) fail("cannot reshape " + rnnc_rt::shape_str(o.dims) + " to " + rnnc_rt::shape_str(d));
+    if (rnnc_rt::checked_numel(d) != o.numel())
+      fail("cannot reshape " + rnnc_rt::shape_str(o.dims) + " to " + rnnc_rt::shape_str(d));
     o.dims = d;
   } else if (op == "Transpose") {
     const Tensor &t = c(0);
@@ -493,7 +498,7 @@ void Importer::fold(const std::string &op) {
     check_perm(perm, t.dims.size());
     std::vector<int64_t> d;
     for (int64_t p : perm) d.push_back(t.dims[p]);
-    charge_fold(d);
+    charge(d);
     const std::vector<int64_t> st = strides_of(t.dims);
     o = remap(t, d, [&](const std::vector<int64_t> &idx) {
       int64_t s = 0;
@@ -515,7 +520,7 @@ void Importer::fold(const std::string &op) {
                ", which differ off the axis");
       d[a] += p->dims[a];
     }
-    charge_fold(d);
+    charge(d);
     o.dims = d;
     o.is_float = first.is_float;
     int64_t outer = 1;
@@ -544,7 +549,7 @@ void Importer::fold(const std::string &op) {
     std::vector<int64_t> d(t.dims.begin(), t.dims.begin() + a);
     d.insert(d.end(), ix.dims.begin(), ix.dims.end());
     d.insert(d.end(), t.dims.begin() + a + 1, t.dims.end());
-    charge_fold(d);
+    charge(d);
     const std::vector<int64_t> st = strides_of(t.dims);
     const size_t ir = ix.dims.size();
     const std::vector<int64_t> ist = strides_of(ix.dims);
@@ -571,7 +576,7 @@ void Importer::fold(const std::string &op) {
       if (xd[k] != yd[k] && xd[k] != 1 && yd[k] != 1) fail("operands do not broadcast");
       d[k] = std::max(xd[k], yd[k]);
     }
-    charge_fold(d);
+    charge(d);
     const std::vector<int64_t> xs = strides_of(xd), ys = strides_of(yd);
     o.dims = d;
     o.is_float = x.is_float || y.is_float;
@@ -609,7 +614,7 @@ void Importer::fold(const std::string &op) {
         fail("cannot expand " + rnnc_rt::shape_str(x.dims) + " to " + rnnc_rt::shape_str(want));
       d[k] = std::max(xd[k], wd[k]);
     }
-    charge_fold(d);
+    charge(d);
     const std::vector<int64_t> xs = strides_of(xd);
     o = remap(x, d, [&](const std::vector<int64_t> &idx) {
       int64_t s = 0;
@@ -631,7 +636,7 @@ void Importer::fold(const std::string &op) {
       is_float = v.is_float;
     }
     for (int64_t e = 0; e < s.numel(); ++e) o.dims.push_back(s.int_at(e));
-    charge_fold(o.dims);
+    charge(o.dims);
     o.is_float = is_float;
     if (is_float)
       o.f.assign(o.numel(), fill);
@@ -640,7 +645,7 @@ void Importer::fold(const std::string &op) {
   } else {
     fail("this operator is not folded over constants");
   }
-  if (fold_budget_ == budget_before) charge_fold(o.dims);
+  if (!charged) charge_fold(o.dims);
   set_output(0, out);
 }
 
@@ -764,8 +769,7 @@ void Importer::attach_bias(ChainLayer &l, const Tensor &b) {
 }
 
 void Importer::linear(const Value &xin, Tensor w, std::optional<Tensor> b) {
-  weights(w, "the weight matrix");
-  if (b) weights(*b, "the bias");
+  weights(w, "the weight matrix");  // the bias is checked by attach_bias
   Value x = as_dyn(xin);
   if (x.form == Value::kSeq && x.stage >= 0 && chain_[x.stage].kind == ChainLayer::kRecurrent) {
     add_readout("all", x.stage);
